@@ -1,0 +1,177 @@
+"""The run config: one nested dict ``{seed, model, data, train, eval}`` that describes a trial completely.
+
+It is what ``vaeray train`` reads from YAML, what Ray Tune carries as a trial's config and what every checkpoint
+stores. :func:`validate` checks it before anything runs and returns it *resolved* (every default filled in), so
+the saved config is an exact record of the run. The schemas are signatures: the registered model/dataset
+constructor for ``model``/``data``, :class:`TrainConfig` for ``train`` and :class:`EvalConfig` for ``eval``.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import Annotated, Any, Literal
+
+from . import yamlio
+from .errors import ConfigError, did_you_mean
+from .registry import DATASETS, MODELS, Registry
+from .schema import Range, check, check_kwargs
+
+SECTIONS = ("seed", "model", "data", "train", "eval")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings shared by every model (per-group overrides come from the model)."""
+
+    steps: Annotated[int, Range(ge=1)] = 1000
+    batch_size: Annotated[int, Range(ge=1)] = 64
+    lr: Annotated[float, Range(gt=0)] = 5e-4
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: Annotated[float, Range(ge=0)] = 0.0
+    grad_clip: Annotated[float, Range(gt=0)] | None = None
+    lr_warmup_steps: Annotated[int, Range(ge=0)] = 0
+    log_every: Annotated[int, Range(ge=1)] = 50
+    checkpoint_every: Annotated[int, Range(ge=1)] = 1000  # and always at the last step
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    deterministic: bool = False  # torch.use_deterministic_algorithms (slower on GPU)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """What to evaluate, when. ``metrics`` maps a registered metric name to its keyword arguments."""
+
+    every: Annotated[int, Range(ge=1)] | None = None  # also every N steps; always at the end
+    batch_size: Annotated[int, Range(ge=1)] = 1024
+    metrics: dict = field(default_factory=dict)
+
+
+def _dataclass_params(cls: type) -> dict[str, inspect.Parameter]:
+    return {
+        f.name: inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=_default(f), annotation=f.type)
+        for f in fields(cls)
+    }
+
+
+def _default(f: Any) -> Any:
+    if f.default_factory is not field().default_factory:  # type: ignore[attr-defined]
+        return f.default_factory()
+    return f.default
+
+
+def validate_section(registry: Registry, spec: Any, path: str) -> dict[str, Any]:
+    """Validate a ``{name: ..., **kwargs}`` section against the registered constructor's signature."""
+    if isinstance(spec, str):
+        spec = {"name": spec}
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"expected a mapping with a 'name' key, got {spec!r}", path)
+    if "name" not in spec:
+        raise ConfigError(f"missing 'name'; valid: {', '.join(registry)}", path)
+    name = spec["name"]
+    cls = registry.get(name, f"{path}.name" if path else "name")
+    given = {k: v for k, v in spec.items() if k != "name"}
+    resolved = check_kwargs(cls, registry.parameters(name), given, path)
+    return {"name": name, **resolved}
+
+
+def validate(config: Mapping[str, Any], source: str | None = None) -> dict[str, Any]:
+    """Check a run config and return it resolved (defaults filled in). Raises :class:`ConfigError`."""
+    from .registry import load_all
+
+    load_all()
+    try:
+        return _validate(config)
+    except ConfigError as e:
+        if source and not e.source:
+            raise ConfigError(str(e), source=source) from None
+        raise
+
+
+def _validate(config: Mapping[str, Any]) -> dict[str, Any]:
+    if not isinstance(config, Mapping):
+        raise ConfigError(f"a run config is a mapping with keys {', '.join(SECTIONS)}")
+    for key in config:
+        if key not in SECTIONS:
+            raise ConfigError(f"unknown section '{key}'; {did_you_mean(str(key), SECTIONS)}", str(key))
+    for required in ("model", "data"):
+        if required not in config:
+            raise ConfigError("required section is missing", required)
+    out: dict[str, Any] = {"seed": check(config.get("seed", 0), int, "seed")}
+    out["model"] = validate_section(MODELS, config["model"], "model")
+    out["data"] = validate_section(DATASETS, config["data"], "data")
+    train = config.get("train") or {}
+    if not isinstance(train, Mapping):
+        raise ConfigError("expected a mapping", "train")
+    out["train"] = check_kwargs(TrainConfig, _dataclass_params(TrainConfig), train, "train")
+    ev = config.get("eval") or {}
+    if not isinstance(ev, Mapping):
+        raise ConfigError("expected a mapping", "eval")
+    out["eval"] = check_kwargs(EvalConfig, _dataclass_params(EvalConfig), ev, "eval")
+    from .metrics.evaluate import validate_specs
+
+    out["eval"]["metrics"] = validate_specs(out["eval"]["metrics"] or {}, "eval.metrics")
+    return plain(out)
+
+
+def plain(obj: Any) -> Any:
+    """Tuples to lists, recursively, so the resolved config round-trips through YAML, JSON and Ray."""
+    if isinstance(obj, Mapping):
+        return {k: plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain(v) for v in obj]
+    return obj
+
+
+def train_config(config: Mapping[str, Any]) -> TrainConfig:
+    t = dict(config["train"])
+    t["betas"] = tuple(t["betas"])
+    return TrainConfig(**t)
+
+
+def eval_config(config: Mapping[str, Any]) -> EvalConfig:
+    return EvalConfig(**config.get("eval", {}))
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """``"model.beta=4"`` -> (["model", "beta"], 4). Values are parsed as YAML (so ``[1, 2]`` is a list)."""
+    if "=" not in item:
+        raise ConfigError(f"--set expects KEY=VALUE, got '{item}'")
+    key, raw = item.split("=", 1)
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise ConfigError(f"--set has an empty key in '{item}'")
+    return parts, yamlio.loads(raw, source=f"--set {key}") if raw.strip() else ""
+
+
+def apply_overrides(config: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Return a copy of ``config`` with dotted ``--set`` overrides applied (new keys are allowed and validated later)."""
+    out = copy.deepcopy(dict(config))
+    for item in overrides:
+        parts, value = parse_override(item)
+        node = out
+        for i, p in enumerate(parts[:-1]):
+            child = node.get(p)
+            if child is None:
+                child = node[p] = {}
+            elif isinstance(child, str) and parts[: i + 1] in (["model"], ["data"]):
+                child = node[p] = {"name": child}
+            elif not isinstance(child, dict):
+                raise ConfigError(f"cannot set a key inside a {type(child).__name__}", ".".join(parts[: i + 1]))
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def load(path: str, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """Read, override and validate a run-config YAML file."""
+    raw = yamlio.load(path)
+    if raw is None:
+        raise ConfigError("the file is empty", source=str(path))
+    return validate(apply_overrides(raw, overrides), source=str(path))
+
+
+def as_dict(obj: Any) -> dict[str, Any]:
+    return asdict(obj)

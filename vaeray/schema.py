@@ -1,0 +1,162 @@
+"""Type and range checks driven by signatures.
+
+A registered constructor's annotations are the schema of its config section. Ranges ride along as
+``typing.Annotated`` metadata::
+
+    def __init__(self, beta: Annotated[float, Range(ge=0)] = 4.0, rec_dist: Literal["bernoulli", "laplace"] = ...)
+
+:func:`check` validates (and gently coerces: an ``int`` where a ``float`` is wanted, the string ``"1e-3"`` that
+PyYAML reads from ``lr: 1e-3``) one value against one annotation and raises :class:`ConfigError` naming the key
+path.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Union
+
+from .errors import ConfigError, did_you_mean
+
+
+@dataclass(frozen=True)
+class Range:
+    """Inclusive (``ge``/``le``) or exclusive (``gt``/``lt``) numeric bounds."""
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+
+    def check(self, value: float, path: str) -> None:
+        bad = (
+            (self.ge is not None and value < self.ge, f">= {self.ge}"),
+            (self.gt is not None and value <= self.gt, f"> {self.gt}"),
+            (self.le is not None and value > self.le, f"<= {self.le}"),
+            (self.lt is not None and value >= self.lt, f"< {self.lt}"),
+        )
+        for failed, want in bad:
+            if failed:
+                raise ConfigError(f"{value!r} is out of range: must be {want}", path)
+
+
+def _type_name(ann: Any) -> str:
+    origin = typing.get_origin(ann)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(ann))
+    if origin in (Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in typing.get_args(ann))
+    if origin is typing.Annotated:
+        return _type_name(typing.get_args(ann)[0])
+    if origin is not None:
+        args = ", ".join(_type_name(a) for a in typing.get_args(ann) if a is not Ellipsis)
+        return f"{getattr(origin, '__name__', str(origin))}[{args}]"
+    if ann is type(None):
+        return "null"
+    return getattr(ann, "__name__", str(ann))
+
+
+def check(value: Any, ann: Any, path: str) -> Any:
+    """Return ``value`` (possibly coerced) if it fits ``ann``, else raise ConfigError."""
+    if ann is inspect.Parameter.empty or ann is Any:
+        return value
+    origin = typing.get_origin(ann)
+    if origin is typing.Annotated:
+        base, *meta = typing.get_args(ann)
+        value = check(value, base, path)
+        for m in meta:
+            if isinstance(m, Range) and value is not None:
+                m.check(value, path)
+        return value
+    if origin in (Union, types.UnionType):
+        errors = []
+        for option in typing.get_args(ann):
+            try:
+                return check(value, option, path)
+            except ConfigError as e:
+                errors.append(e)
+        raise ConfigError(f"expected {_type_name(ann)}, got {value!r}", path)
+    if origin is Literal:
+        allowed = typing.get_args(ann)
+        if value not in allowed:
+            raise ConfigError(f"'{value}' is not allowed; {did_you_mean(str(value), map(str, allowed))}", path)
+        return value
+    if ann is type(None) or ann is None:
+        if value is not None:
+            raise ConfigError(f"expected null, got {value!r}", path)
+        return None
+    if ann is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"expected true/false, got {value!r}", path)
+        return value
+    if ann is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise ConfigError(f"expected an integer, got {value!r}", path)
+        return value
+    if ann is float:
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise ConfigError(f"expected a number, got {value!r}", path) from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"expected a number, got {value!r}", path)
+        if math.isnan(value):
+            raise ConfigError("expected a number, got NaN", path)
+        return float(value)
+    if ann is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"expected a string, got {value!r}", path)
+        return value
+    if origin in (list, tuple, Sequence) or ann in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"expected a list, got {value!r}", path)
+        args = typing.get_args(ann)
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(args) != len(value):
+                raise ConfigError(f"expected {len(args)} values, got {len(value)}", path)
+            out = [check(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(value, args))]
+        else:
+            item = args[0] if args else Any
+            out = [check(v, item, f"{path}[{i}]") for i, v in enumerate(value)]
+        return tuple(out) if origin is tuple else out
+    if origin in (dict, Mapping) or ann is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"expected a mapping, got {value!r}", path)
+        return dict(value)
+    if isinstance(ann, type):
+        if not isinstance(value, ann):
+            raise ConfigError(f"expected {_type_name(ann)}, got {value!r}", path)
+        return value
+    return value
+
+
+def hints(fn: Any) -> dict[str, Any]:
+    """Resolved annotations (with ``Annotated`` extras) of a callable or of a class's ``__init__``."""
+    target = fn.__init__ if isinstance(fn, type) else fn
+    try:
+        return typing.get_type_hints(target, include_extras=True)
+    except Exception:  # unresolvable forward references: fall back to unchecked
+        return {}
+
+
+def check_kwargs(fn: Any, params: Mapping[str, inspect.Parameter], given: Mapping[str, Any], path: str) -> dict:
+    """Validate ``given`` against ``params`` (names, types, ranges); fill in defaults; return the resolved dict."""
+    ann = hints(fn)
+    out: dict[str, Any] = {}
+    for key, value in given.items():
+        if key not in params:
+            raise ConfigError(f"unknown key '{key}'; {did_you_mean(key, params)}", f"{path}.{key}" if path else key)
+        out[key] = check(value, ann.get(key, params[key].annotation), f"{path}.{key}" if path else key)
+    for key, p in params.items():
+        if key not in out:
+            if p.default is inspect.Parameter.empty:
+                raise ConfigError("required key is missing", f"{path}.{key}" if path else key)
+            out[key] = p.default
+    return out
