@@ -45,7 +45,6 @@ class EvalConfig:
     """What to evaluate, when. ``metrics`` maps a registered metric name to its keyword arguments."""
 
     every: Annotated[int, Range(ge=1)] | None = None  # also every N steps; always at the end
-    batch_size: Annotated[int, Range(ge=1)] = 1024
     metrics: dict = field(default_factory=dict)
 
 

@@ -13,7 +13,7 @@ def test_resolved_config_fills_every_default():
     cfg = config_mod.validate(tiny_config())
     assert cfg["model"]["likelihood"] == "bernoulli"  # VAE default
     assert cfg["train"]["optimizer"] == "adam" and cfg["train"]["betas"] == [0.9, 0.999]
-    assert cfg["eval"] == {"every": None, "batch_size": 1024, "metrics": {}}
+    assert cfg["eval"] == {"every": None, "metrics": {}}
     # validating the resolved config again is a fixed point (it is what checkpoints store)
     assert config_mod.validate(cfg) == cfg
 

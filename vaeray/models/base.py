@@ -28,6 +28,19 @@ from torch.distributions import Distribution
 from ..data.base import Batch
 
 
+def kl_or_monte_carlo(q: Distribution, p: Distribution, z: torch.Tensor | None = None) -> torch.Tensor:
+    """KL(q‖p) per example: analytic through ``kl_divergence`` where a pair is registered, else the
+    single-sample Monte Carlo estimate log q(z) − log p(z) at ``z`` ~ q (reparameterised, so unbiased in value
+    and gradient). The fallback is what priors without a closed-form KL (an RBM, a topographic product) use.
+    """
+    try:
+        return torch.distributions.kl_divergence(q, p)
+    except NotImplementedError:
+        if z is None:
+            z = q.rsample()
+        return q.log_prob(z) - p.log_prob(z)
+
+
 @dataclass
 class ParamGroup:
     """Parameters updated by one named loss, with optional optimizer overrides (None: the run config's)."""
