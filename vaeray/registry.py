@@ -51,12 +51,9 @@ class Registry:
 
     def parameters(self, name: str) -> dict[str, inspect.Parameter]:
         """The user-settable constructor parameters of ``name`` (injected ones removed)."""
-        sig = inspect.signature(self.get(name))
-        return {
-            k: p
-            for k, p in sig.parameters.items()
-            if k not in self.injected and k != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        }
+        from .schema import parameters
+
+        return {k: p for k, p in parameters(self.get(name)).items() if k not in self.injected}
 
     def defaults(self, name: str) -> dict[str, Any]:
         return {k: p.default for k, p in self.parameters(name).items() if p.default is not inspect.Parameter.empty}
@@ -68,7 +65,9 @@ class Registry:
         kwargs = validate_section(self, spec, path)
         name = kwargs.pop("name")
         cls = self.get(name, path)
-        accepted = inspect.signature(cls).parameters
+        from .schema import parameters
+
+        accepted = parameters(cls)
         extra = {k: v for k, v in injected.items() if k in accepted}
         return cls(**kwargs, **extra)
 

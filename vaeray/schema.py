@@ -137,13 +137,45 @@ def check(value: Any, ann: Any, path: str) -> Any:
     return value
 
 
+def signature_chain(fn: Any) -> list[Any]:
+    """The callables whose parameters make up ``fn``'s schema.
+
+    For a class: its ``__init__``, and while that forwards ``**kwargs`` to ``super().__init__``, the parents'
+    ``__init__`` too. So a subclass declares only its own hyperparameters plus ``**base`` and still exposes
+    the whole schema (a β-VAE's ``beta`` and every ``VAE`` argument) without repeating the parent's list.
+    """
+    if not isinstance(fn, type):
+        return [fn]
+    chain = []
+    for klass in fn.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None or init is object.__init__:
+            continue
+        chain.append(init)
+        if not any(p.kind is p.VAR_KEYWORD for p in inspect.signature(init).parameters.values()):
+            break
+    return chain
+
+
+def parameters(fn: Any) -> dict[str, inspect.Parameter]:
+    """Named keyword parameters of ``fn`` along its :func:`signature_chain` (a subclass's first)."""
+    out: dict[str, inspect.Parameter] = {}
+    for target in signature_chain(fn):
+        for name, p in inspect.signature(target).parameters.items():
+            if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and name not in out:
+                out[name] = p
+    return out
+
+
 def hints(fn: Any) -> dict[str, Any]:
-    """Resolved annotations (with ``Annotated`` extras) of a callable or of a class's ``__init__``."""
-    target = fn.__init__ if isinstance(fn, type) else fn
-    try:
-        return typing.get_type_hints(target, include_extras=True)
-    except Exception:  # unresolvable forward references: fall back to unchecked
-        return {}
+    """Resolved annotations (with ``Annotated`` extras) along ``fn``'s :func:`signature_chain`."""
+    out: dict[str, Any] = {}
+    for target in reversed(signature_chain(fn)):
+        try:
+            out.update(typing.get_type_hints(target, include_extras=True))
+        except Exception:  # unresolvable forward references: those parameters go unchecked
+            pass
+    return out
 
 
 def check_kwargs(fn: Any, params: Mapping[str, inspect.Parameter], given: Mapping[str, Any], path: str) -> dict:

@@ -14,7 +14,7 @@ The defaults are the reference disentangling-vae command line's (docs/disentangl
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 from torch.distributions import Distribution
@@ -25,7 +25,6 @@ from ..schedules import linear
 from ..schema import Range
 from . import tc as tc_estimators
 from .gaussian import VAE
-from .likelihoods import LikelihoodName
 
 
 @MODELS.register("beta_vae_h")
@@ -43,15 +42,11 @@ class BetaVAEH(VAE):
         self,
         observation_shape: Sequence[int],
         dataset_size: int | None = None,
-        latent_dim: Annotated[int, Range(ge=1)] = 10,
-        net: Literal["burgess", "mlp"] = "burgess",
-        hidden: list[int] = (1200, 1200),  # type: ignore[assignment]
-        likelihood: LikelihoodName = "bernoulli",
-        obs_scale: Annotated[float, Range(gt=0)] = 0.1,
-        reg_anneal: Annotated[int, Range(ge=0)] = 0,
+        *,
         beta: Annotated[float, Range(ge=0)] = 4.0,
+        **base: Any,  # VAE's arguments (latent_dim, net, likelihood, ...): part of the schema via the MRO
     ):
-        super().__init__(observation_shape, dataset_size, latent_dim, net, hidden, likelihood, obs_scale, reg_anneal)
+        super().__init__(observation_shape, dataset_size, **base)
         self.beta = beta
 
     def regularizer(
@@ -81,18 +76,14 @@ class BetaVAEB(VAE):
         self,
         observation_shape: Sequence[int],
         dataset_size: int | None = None,
-        latent_dim: Annotated[int, Range(ge=1)] = 10,
-        net: Literal["burgess", "mlp"] = "burgess",
-        hidden: list[int] = (1200, 1200),  # type: ignore[assignment]
-        likelihood: LikelihoodName = "bernoulli",
-        obs_scale: Annotated[float, Range(gt=0)] = 0.1,
-        reg_anneal: Annotated[int, Range(ge=0)] = 0,
+        *,
         gamma: Annotated[float, Range(ge=0)] = 100.0,
         C_init: Annotated[float, Range(ge=0)] = 0.0,  # noqa: N803 (the paper's symbol)
         C_fin: Annotated[float, Range(ge=0)] = 25.0,  # noqa: N803
         C_steps: Annotated[int, Range(ge=0)] = 100_000,  # noqa: N803
+        **base: Any,  # VAE's arguments (latent_dim, net, likelihood, ...): part of the schema via the MRO
     ):
-        super().__init__(observation_shape, dataset_size, latent_dim, net, hidden, likelihood, obs_scale, reg_anneal)
+        super().__init__(observation_shape, dataset_size, **base)
         self.gamma = gamma
         self.C_init, self.C_fin, self.C_steps = C_init, C_fin, C_steps
 
@@ -130,18 +121,14 @@ class BetaTCVAE(VAE):
         self,
         observation_shape: Sequence[int],
         dataset_size: int | None = None,
-        latent_dim: Annotated[int, Range(ge=1)] = 10,
-        net: Literal["burgess", "mlp"] = "burgess",
-        hidden: list[int] = (1200, 1200),  # type: ignore[assignment]
-        likelihood: LikelihoodName = "bernoulli",
-        obs_scale: Annotated[float, Range(gt=0)] = 0.1,
-        reg_anneal: Annotated[int, Range(ge=0)] = 0,
+        *,
         alpha: float = 1.0,  # may be negative: the reference's best_* experiments use α = −5, −10
         beta: Annotated[float, Range(ge=0)] = 6.0,
         gamma: Annotated[float, Range(ge=0)] = 1.0,
         estimator: tc_estimators.Estimator = "mss",
+        **base: Any,  # VAE's arguments (latent_dim, net, likelihood, ...): part of the schema via the MRO
     ):
-        super().__init__(observation_shape, dataset_size, latent_dim, net, hidden, likelihood, obs_scale, reg_anneal)
+        super().__init__(observation_shape, dataset_size, **base)
         if dataset_size is None or dataset_size < 1:
             raise ValueError("beta_tcvae needs dataset_size, the number of training examples N")
         self.alpha, self.beta, self.gamma = alpha, beta, gamma

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +34,6 @@ from ..registry import MODELS
 from ..schema import Range
 from .base import ParamGroup
 from .gaussian import VAE
-from .likelihoods import LikelihoodName
 
 _SECOND_HALF = "factor_vae.second_half"  # Batch.extra key: x2 travels with the first half to the regularizer
 
@@ -109,23 +108,19 @@ class FactorVAE(VAE):
         self,
         observation_shape: Sequence[int],
         dataset_size: int | None = None,
-        latent_dim: Annotated[int, Range(ge=1)] = 10,
-        net: Literal["burgess", "mlp"] = "burgess",
-        hidden: list[int] = (1200, 1200),  # type: ignore[assignment]
-        likelihood: LikelihoodName = "bernoulli",
-        obs_scale: Annotated[float, Range(gt=0)] = 0.1,
-        reg_anneal: Annotated[int, Range(ge=0)] = 0,
+        *,
         gamma: Annotated[float, Range(ge=0)] = 6.0,
         lr_disc: Annotated[float, Range(gt=0)] = 5e-5,
         disc_betas: tuple[float, float] = (0.5, 0.9),
         disc_hidden: Annotated[int, Range(ge=1)] = 1000,
         disc_layers: Annotated[int, Range(ge=1)] = 5,
+        **base: Any,  # VAE's arguments (latent_dim, net, likelihood, ...): part of the schema via the MRO
     ):
-        super().__init__(observation_shape, dataset_size, latent_dim, net, hidden, likelihood, obs_scale, reg_anneal)
+        super().__init__(observation_shape, dataset_size, **base)
         self.gamma = gamma
         self.lr_disc = lr_disc
         self.disc_betas = (float(disc_betas[0]), float(disc_betas[1]))
-        self.discriminator = Discriminator(latent_dim, disc_hidden, disc_layers)
+        self.discriminator = Discriminator(self.latent_dim, disc_hidden, disc_layers)
 
     def parameter_groups(self) -> dict[str, ParamGroup]:
         disc = list(self.discriminator.parameters())
