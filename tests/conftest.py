@@ -43,7 +43,7 @@ class Squares(GroundTruthDataset):
 
     def __init__(self, data_dir=None, split: str = "train", device: str = "cpu", noise: float = 0.0):
         grid = self.factors_from_index(np.arange(int(np.prod(self.factor_sizes))))
-        imgs = torch.zeros(len(grid), 1, 32, 32)
+        imgs = torch.zeros(len(grid), *self.observation_shape)
         for i, (s, x, y) in enumerate(grid):
             px, py, w = self.factor_values[1][x], self.factor_values[2][y], self.factor_values[0][s]
             imgs[i, 0, py : py + w, px : px + w] = 1.0

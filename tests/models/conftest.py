@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from vaeray.data.base import GroundTruthDataset
+from tests.conftest import Squares
 from vaeray.registry import DATASETS
 
 FAMILY = ("vae", "beta_vae_h", "beta_vae_b", "factor_vae", "beta_tcvae")
@@ -27,35 +27,16 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-class Sprites64(GroundTruthDataset):
+class Sprites64(Squares):
     """Binary 1×64×64 squares; side 8/12/16 pixels, top-left corner on a 6×6 grid (8 px apart)."""
 
     factor_names = ("scale", "x", "y")
     factor_sizes = (3, 6, 6)
     factor_values = (np.array([8, 12, 16]), np.arange(6) * 8 + 4, np.arange(6) * 8 + 4)
     observation_shape = (1, 64, 64)
-    binary = True
 
     def __init__(self, data_dir=None, split: str = "train", device: str = "cpu"):
-        grid = self.factors_from_index(np.arange(int(np.prod(self.factor_sizes))))
-        imgs = torch.zeros(len(grid), 1, 64, 64)
-        for i, (s, x, y) in enumerate(grid):
-            w, px, py = self.factor_values[0][s], self.factor_values[1][x], self.factor_values[2][y]
-            imgs[i, 0, py : py + w, px : px + w] = 1.0
-        self.images = imgs
-        self.device = torch.device("cpu")
-        self.to(device)
-
-    def __len__(self) -> int:
-        return self.images.shape[0]
-
-    def observations(self, index: torch.Tensor) -> torch.Tensor:
-        return self.images[index]
-
-    def to(self, device):
-        super().to(device)
-        self.images = self.images.to(self.device)
-        return self
+        super().__init__(data_dir, split, device)
 
 
 if "test_sprites64" not in DATASETS:

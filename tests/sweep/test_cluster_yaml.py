@@ -1,0 +1,59 @@
+"""cluster.yaml is a valid `ray up` config (Ray's own schema and validator, offline) with the intended shape."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+
+import jsonschema
+import pytest
+import ray
+import yaml
+
+from .conftest import REPO
+
+CLUSTER = yaml.safe_load((REPO / "cluster.yaml").read_text())
+
+
+def schema() -> dict:
+    import ray.autoscaler
+
+    with open(os.path.join(os.path.dirname(ray.autoscaler.__file__), "ray-schema.json")) as f:
+        return json.load(f)
+
+
+def test_cluster_yaml_passes_rays_schema_and_validator():
+    jsonschema.validate(CLUSTER, schema())
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    prepared = prepare_config(copy.deepcopy(CLUSTER))  # merges Ray's AWS defaults, as `ray up` does
+    validate_config(prepared)
+    assert prepared["available_node_types"]["gpu_worker"]["max_workers"] == 8
+
+
+def test_the_schema_check_is_not_vacuous():
+    broken = copy.deepcopy(CLUSTER)
+    broken["available_node_types"]["gpu_worker"]["resources"] = {"GPU": 0.5}  # resources must be integers
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema())
+    del broken["available_node_types"]["gpu_worker"]["node_config"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema())
+
+
+def test_cluster_shape_cpu_head_spot_gpu_workers_pinned_image():
+    nodes = CLUSTER["available_node_types"]
+    head = nodes[CLUSTER["head_node_type"]]
+    assert head["resources"] == {"CPU": 0}  # trials never land on the head
+    worker = nodes["gpu_worker"]
+    assert worker["min_workers"] == 0 and worker["node_config"]["InstanceType"] == "g5.xlarge"
+    assert worker["node_config"]["InstanceMarketOptions"]["MarketType"] == "spot"
+    for node in (head, worker):
+        assert node["node_config"]["ImageId"].startswith("ami-")
+        assert node["node_config"]["IamInstanceProfile"]["Arn"].startswith("arn:aws:iam::")
+    assert CLUSTER["docker"]["image"] == f"rayproject/ray:{ray.__version__}-py311-gpu"  # same Ray as ours
+    assert "ray-ml" not in yaml.safe_dump(CLUSTER)
+    assert CLUSTER["file_mounts"] == {"/home/ray/vaeray": "."}
+    assert any("pip install" in c and "-e /home/ray/vaeray" in c for c in CLUSTER["setup_commands"])
+    assert CLUSTER["provider"]["type"] == "aws" and CLUSTER["provider"]["cache_stopped_nodes"] is False

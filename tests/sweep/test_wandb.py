@@ -1,0 +1,49 @@
+"""W&B: one offline run per trial, grouped per configuration; no account needed; the key is never written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vaeray import sweep as sw
+from vaeray import tune as vt
+
+SECRET = "vaeray-test-secret-0123456789abcdef0123456789abcdef"
+
+
+def test_wandb_offline_one_run_per_trial_grouped_and_no_key_on_disk(ray_local, make_sweep, monkeypatch):
+    monkeypatch.setenv("WANDB_API_KEY", SECRET)  # present, yet mode: offline must not use or store it
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    spec = sw.load(make_sweep("wb", train={"steps": 20}, sweep={"wandb": {"mode": "offline", "project": "vaeray-tests"}}))
+    vt.run_sweep(spec, verbose=0)
+    root = Path(spec.root)
+    runs = sorted((root / "wandb").glob("offline-run-*"))  # kept with the sweep, ready for `wandb sync`
+    assert len(runs) == len(spec.trials()) == 2
+    logs = [next(r.glob("run-*.wandb")).read_bytes() for r in runs]
+    for t in spec.trials():
+        mine = [log for log in logs if t.trial_id.encode() in log]  # the run name is the trial id
+        assert len(mine) == 1, t.trial_id
+        assert f"wb-{t.cell}".encode() in mine[0]  # the W&B group: sweep name + configuration hash
+        assert b"loss" in mine[0] and b"step" in mine[0]  # metrics were logged and flushed
+    leaked = [p for p in root.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
+    assert leaked == []
+
+
+def test_wandb_off_adds_no_callback_and_auto_mode_is_offline_without_a_key(make_sweep, monkeypatch):
+    notes: list[str] = []
+    assert vt._wandb_callback(sw.load(make_sweep("none")), notes) is None  # no wandb section: off
+    assert vt._wandb_callback(sw.load(make_sweep("off", sweep={"wandb": {"mode": "off"}})), notes) is None
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    cb = vt._wandb_callback(sw.load(make_sweep("auto", sweep={"wandb": {"project": "p"}})), notes)
+    assert cb.kwargs["mode"] == "offline" and cb._upload_timeout <= 120
+    monkeypatch.setattr(vt, "_wandb_logged_in", lambda: False)
+    cb = vt._wandb_callback(sw.load(make_sweep("online", sweep={"wandb": {"mode": "online"}})), notes)
+    assert cb.kwargs["mode"] == "offline" and any("logging offline" in n for n in notes)  # never a login prompt
+
+
+@pytest.mark.parametrize("mode", ["offline", "online"])
+def test_mode_with_a_key(make_sweep, monkeypatch, mode):
+    monkeypatch.setenv("WANDB_API_KEY", SECRET)
+    cb = vt._wandb_callback(sw.load(make_sweep(mode, sweep={"wandb": {"mode": mode}})), [])
+    assert cb.kwargs["mode"] == mode and cb.api_key is None  # the key stays in the environment only
