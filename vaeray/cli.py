@@ -105,11 +105,21 @@ def sweep(sweep_file, dry_run, restart, data_dir, address, storage) -> None:
 
     spec = sweep_mod.load(sweep_file, storage=storage)
     if dry_run:
-        click.echo(sweep_mod.dry_run_report(spec, address=address))
-        return
-    from .tune import run_sweep
+        # Only a named cluster is asked for its resources (that needs Ray); otherwise this machine's count.
+        cluster = None
+        if address or os.environ.get("RAY_ADDRESS"):
+            from .tune import cluster_view
 
-    summary = run_sweep(spec, restart=restart, data_dir=data_dir, address=address)
+            cluster = cluster_view(address)
+        click.echo(sweep_mod.dry_run_report(spec, address=address, cluster=cluster))
+        return
+    from .tune import SweepInterrupted, run_sweep
+
+    try:
+        summary = run_sweep(spec, restart=restart, data_dir=data_dir, address=address)
+    except SweepInterrupted as e:
+        click.echo(str(e), err=True)
+        sys.exit(e.exit_code)
     click.echo(summary)
 
 

@@ -34,6 +34,8 @@ def test_gpu_packing_node_spread_and_surviving_a_lost_node(ray_cluster, make_swe
     cpu_node = ray_cluster.add_node(num_cpus=1)
     ray_cluster.wait_for_nodes()
     ray.init(address=ray_cluster.address, log_to_driver=False)
+    view = vt.cluster_view(ray_cluster.address)  # what `--dry-run --address` compares trials with
+    assert sorted(view.nodes) == [(0.0, 0.0), (1.0, 0.0), (1.0, 2.0)]
 
     # 1. gpu: 0.5 packs four trials onto the two GPUs of one node, two per GPU, all at once
     packed = sw.load(make_sweep(
@@ -43,6 +45,7 @@ def test_gpu_packing_node_spread_and_surviving_a_lost_node(ray_cluster, make_swe
         sweep={"resources": {"cpu": 0.25, "gpu": 0.5}},
     ))
     vt.run_sweep(packed, verbose=0)
+    assert "fits: 4 trial(s) at a time" in sw.dry_run_report(packed, cluster=view)
     root = Path(packed.root)
     df = pd.read_parquet(root / "results.parquet")
     assert len(df) == 4 and set(df["status"]) == {"completed"}

@@ -108,9 +108,14 @@ def test_a_diverging_trial_errors_with_one_line_and_the_sweep_goes_on(ray_local,
     assert bad["error"].startswith("the ") and " diverged at step 1" in bad["error"], bad["error"]
     assert "\n" not in bad["error"] and "Traceback" not in bad["error"] and "ray::" not in bad["error"]
     assert f"error: {bad['trial_id']}: {bad['error']}" in summary
-    # an errored trial is a finished one: running the file again changes nothing
-    assert "nothing to run" in vt.run_sweep(sw.load(make_sweep("nan", model={"grid": [
-        {"name": "sweeptest_vae"}, {"name": "sweeptest_vae", "nan_after": 12}]}, sweep={"seeds": [0], "max_failures": 1})), verbose=0)
+    # an errored trial is a finished one: running the file again changes nothing ...
+    assert "nothing to run" in vt.run_sweep(spec, verbose=0)
+    # ... unless asked to start afresh: the old state is gone and both trials run again in a new exp-001
+    before = {e.name: e.read_text() for e in (Path(spec.root) / "ledger").iterdir()}
+    vt.run_sweep(spec, restart=True, verbose=0)
+    after = {e.name: e.read_text() for e in (Path(spec.root) / "ledger").iterdir()}
+    assert set(after) == set(before) and all(after[k] != before[k] for k in before)
+    assert experiments(spec) == ["exp-001"] and len(parquet(spec)) == 2
 
 
 def _interrupt_when(predicate, timeout: float = 120.0) -> threading.Thread:
