@@ -79,6 +79,25 @@ def test_train_resume_and_eval(tmp_path, monkeypatch, capsys):
     assert [r["step"] for r in rows] == [10, 20, 30, 40, 50]
 
 
+def test_eval_run_dir_writes_eval_json(tmp_path, monkeypatch, capsys):
+    cfg = tiny_config(train={"steps": 10, "log_every": 5, "checkpoint_every": 5})
+    f = tmp_path / "tiny.yaml"
+    f.write_text(yaml.safe_dump(cfg))
+    run_dir = tmp_path / "run"
+    code, _, err = run_inprocess(monkeypatch, capsys, "train", str(f), "--run-dir", str(run_dir), "--no-progress")
+    assert code == 0, err
+    code, _, err = run_inprocess(
+        monkeypatch, capsys, "eval", str(run_dir), "--set", "eval.metrics.mig={num_train: 64}",
+        "--set", "eval.metrics.nll={k: 4, num_examples: 8}",
+    )
+    assert code == 0, err
+    result = json.loads((run_dir / "eval.json").read_text())
+    assert result["step"] == 10 and 0.0 <= result["mig"] <= 1.0 and result["nll"] > 0
+    # the training config is not for eval to change
+    code, _, err = run_inprocess(monkeypatch, capsys, "eval", str(run_dir), "--set", "train.lr=1.0")
+    assert code == 2 and "only eval.* settings" in err
+
+
 def test_list_shows_registered_names(monkeypatch, capsys):
     code, out, _ = run_inprocess(monkeypatch, capsys, "list")
     assert code == 0
