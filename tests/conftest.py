@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -78,3 +79,15 @@ def tiny_config(**over) -> dict:
     for key, value in over.items():
         cfg[key] = {**cfg[key], **value} if isinstance(value, dict) and key in cfg else value
     return cfg
+
+
+def run_inprocess(monkeypatch, capsys, *args):
+    """Run ``vaeray ARGS`` through the console entry point in this process: (exit code, stdout, stderr)."""
+    from vaeray import cli
+
+    monkeypatch.setattr(sys, "argv", ["vaeray", *args])
+    with pytest.raises(SystemExit) as e:
+        cli.run()
+        raise SystemExit(0)
+    out = capsys.readouterr()
+    return e.value.code, out.out, out.err

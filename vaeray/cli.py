@@ -111,7 +111,7 @@ def sweep(sweep_file, dry_run, restart, data_dir, address, storage) -> None:
             from .tune import cluster_view
 
             cluster = cluster_view(address)
-        click.echo(sweep_mod.dry_run_report(spec, address=address, cluster=cluster))
+        click.echo(sweep_mod.dry_run_report(spec, cluster=cluster))
         return
     from .tune import SweepInterrupted, run_sweep
 

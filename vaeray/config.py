@@ -9,15 +9,14 @@ constructor for ``model``/``data``, :class:`TrainConfig` for ``train`` and :clas
 from __future__ import annotations
 
 import copy
-import inspect
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Annotated, Any, Literal
 
 from . import yamlio
 from .errors import ConfigError, did_you_mean
 from .registry import DATASETS, MODELS, Registry
-from .schema import Range, check, check_kwargs
+from .schema import Range, check, check_dataclass, check_kwargs
 
 SECTIONS = ("seed", "model", "data", "train", "eval")
 
@@ -46,19 +45,6 @@ class EvalConfig:
 
     every: Annotated[int, Range(ge=1)] | None = None  # also every N steps; always at the end
     metrics: dict = field(default_factory=dict)
-
-
-def _dataclass_params(cls: type) -> dict[str, inspect.Parameter]:
-    return {
-        f.name: inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=_default(f), annotation=f.type)
-        for f in fields(cls)
-    }
-
-
-def _default(f: Any) -> Any:
-    if f.default_factory is not field().default_factory:  # type: ignore[attr-defined]
-        return f.default_factory()
-    return f.default
 
 
 def validate_section(registry: Registry, spec: Any, path: str) -> dict[str, Any]:
@@ -104,11 +90,11 @@ def _validate(config: Mapping[str, Any]) -> dict[str, Any]:
     train = config.get("train") or {}
     if not isinstance(train, Mapping):
         raise ConfigError("expected a mapping", "train")
-    out["train"] = check_kwargs(TrainConfig, _dataclass_params(TrainConfig), train, "train")
+    out["train"] = check_dataclass(TrainConfig, train, "train")
     ev = config.get("eval") or {}
     if not isinstance(ev, Mapping):
         raise ConfigError("expected a mapping", "eval")
-    out["eval"] = check_kwargs(EvalConfig, _dataclass_params(EvalConfig), ev, "eval")
+    out["eval"] = check_dataclass(EvalConfig, ev, "eval")
     from .metrics.evaluate import validate_specs
 
     out["eval"]["metrics"] = validate_specs(out["eval"]["metrics"] or {}, "eval.metrics")
@@ -122,6 +108,19 @@ def plain(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [plain(v) for v in obj]
     return obj
+
+
+def flatten(obj: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mapping -> ``{"model.beta": 4.0, ...}``; lists stay values. The column names of the dry-run
+    matrix and of ``results.parquet``, so both speak the dotted paths of ``--set``."""
+    out: dict[str, Any] = {}
+    for k, v in obj.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, Mapping) and v:
+            out.update(flatten(v, key))
+        else:
+            out[key] = v
+    return out
 
 
 def train_config(config: Mapping[str, Any]) -> TrainConfig:

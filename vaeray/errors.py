@@ -23,6 +23,7 @@ class ConfigError(VaerayError):
     exit_code = 2
 
     def __init__(self, message: str, path: str | None = None, source: str | None = None):
+        self.message = message  # the problem alone: re-raising it elsewhere (another path, a file) reuses it
         self.path = path
         self.source = source
         where = ""
@@ -31,6 +32,10 @@ class ConfigError(VaerayError):
         if path:
             where += f"{path}: "
         super().__init__(where + message)
+
+    def in_file(self, source: str) -> ConfigError:
+        """The same error, naming the file it is in (checks deep inside a sweep file know only the key path)."""
+        return ConfigError(self.message, self.path, source)
 
 
 class DataMissingError(VaerayError):
@@ -57,3 +62,20 @@ def did_you_mean(name: str, valid: Iterable[str]) -> str:
     close = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
     hint = f"did you mean '{close[0]}'? " if close else ""
     return f"{hint}valid: {', '.join(valid)}"
+
+
+def last_exception_line(text: str) -> str:
+    """The message of the last exception in a traceback's text (empty if there is no text).
+
+    ``...Traceback...\\nvaeray.errors.DivergenceError: the loss diverged`` -> ``the loss diverged ...``: our own
+    errors are already one line for the user, so their class name is dropped; others keep their short name
+    (``RuntimeError: CUDA out of memory.``). Where no line looks like an exception, the last line, cut short.
+    """
+    lines = [ln.strip() for ln in str(text).strip().splitlines() if ln.strip()]
+    if not lines:
+        return ""
+    for ln in reversed(lines):
+        head, sep, rest = ln.partition(": ")
+        if sep and head.split(".")[-1].endswith(("Error", "Exception")) and " " not in head:
+            return rest if head.startswith("vaeray.") else f"{head.split('.')[-1]}: {rest}"
+    return lines[-1][:300]

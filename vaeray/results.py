@@ -11,8 +11,8 @@ Layout under ``<storage>/<name>/`` (a local directory or a cloud URI such as ``s
 
 The ledger, not Tune's experiment state, is the record of what is done: Tune cannot add trials to a restored
 experiment, so extending a sweep launches a new experiment for the missing trials and results aggregate
-across experiments. Every file is written whole (temporary file + rename locally, one PUT on object stores),
-so a killed driver never leaves a half-written entry. No ``ray`` here.
+across experiments. Every file is written whole through :mod:`vaeray.storage`, so a killed driver never leaves
+a half-written entry. No ``ray`` here.
 """
 
 from __future__ import annotations
@@ -23,11 +23,13 @@ import os
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .sweep import canonical_json, flatten, is_uri, join_uri
+from .config import flatten
+from .identity import canonical_json, trial_id
+from .storage import delete, filesystem, is_uri, join_uri, list_dir, read_json, write_bytes, write_json
 
 LEDGER = "ledger"
 PENDING = "pending.json"
@@ -39,76 +41,8 @@ STATUSES = ("completed", "stopped", "error")
 NOT_SUMMARISED = ("step", "lr", "examples_per_s", "resumed_from", "time_total_s")
 META = ("trial_id", "config_hash", "seed", "status", "error", "experiment", "resumed_from", "node_id", "device")
 
-
-# --- storage ----------------------------------------------------------------------------------------------
-
-
-def filesystem(uri: str):
-    """(pyarrow filesystem, path inside it) for a local path or a cloud URI."""
-    import pyarrow.fs as pafs
-
-    if is_uri(uri):
-        return pafs.FileSystem.from_uri(uri)
-    return pafs.LocalFileSystem(), uri
-
-
-def write_bytes(uri: str, data: bytes) -> None:
-    """Write a whole file: temp file + rename on local disks, a single PUT on object stores."""
-    if not is_uri(uri):
-        directory = os.path.dirname(uri)
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, uri)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        return
-    fs, path = filesystem(uri)
-    fs.create_dir(os.path.dirname(path), recursive=True)
-    with fs.open_output_stream(path) as f:
-        f.write(data)
-
-
-def read_bytes(uri: str) -> bytes | None:
-    fs, path = filesystem(uri)
-    try:
-        with fs.open_input_stream(path) as f:
-            return f.read()
-    except FileNotFoundError:
-        return None
-
-
-def read_json(uri: str) -> Any:
-    data = read_bytes(uri)
-    if data is None:
-        return None
-    try:
-        return json.loads(data)
-    except ValueError:
-        return None  # a foreign or damaged file is treated as absent rather than crashing the sweep
-
-
-def write_json(uri: str, obj: Any) -> None:
-    write_bytes(uri, json.dumps(obj, indent=1, sort_keys=True, default=_jsonable).encode())
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "item"):  # numpy / torch scalars
-        return value.item()
-    return str(value)
-
-
-def list_dir(uri: str) -> list[str]:
-    """Base names of the files directly under ``uri`` (empty if it does not exist)."""
-    import pyarrow.fs as pafs
-
-    fs, path = filesystem(uri)
-    infos = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
-    return sorted(os.path.basename(i.path) for i in infos)
+if TYPE_CHECKING:
+    from .sweep import SweepSpec
 
 
 def now() -> str:
@@ -124,6 +58,10 @@ class Ledger:
     def record(self, entry: Mapping[str, Any]) -> None:
         write_json(join_uri(self.uri, f"{entry['trial_id']}.json"), dict(entry))
 
+    def get(self, trial_id: str) -> Any:
+        """One trial's entry as stored (None if absent or unreadable)."""
+        return read_json(join_uri(self.uri, f"{trial_id}.json"))
+
     def load(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         for name in list_dir(self.uri):
@@ -132,6 +70,44 @@ class Ledger:
                 if isinstance(entry, dict) and entry.get("status") in STATUSES:
                     out[entry["trial_id"]] = entry
         return out
+
+
+def ledger_entry(
+    spec: SweepSpec, run: Mapping[str, Any], cell: str, seed: int, last: Mapping[str, Any], *, error: str | None,
+    experiment: str, tune_trial_id: str, path: str | None, values: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """The ledger entry of a trial that ended: ``completed`` if its last report reached ``train.steps``,
+    ``stopped`` (by early stopping) if not, ``error`` with the one-line reason. ``last`` is its last report;
+    its numbers are the final metrics. ``values`` are the leaf values an Optuna trial was suggested (they
+    warm-start the next experiment of the same search)."""
+    metrics = {k: v for k, v in last.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    if error:
+        status = "error"
+    elif last.get("step", 0) >= run["train"]["steps"]:
+        status = "completed"
+    else:
+        status = "stopped"
+    entry = {
+        "trial_id": trial_id(cell, seed),
+        "config_hash": cell,
+        "seed": seed,
+        "status": status,
+        "error": error,
+        "config": dict(run),
+        "metrics": metrics,
+        "experiment": experiment,
+        "tune_trial_id": tune_trial_id,
+        "path": path,
+        "resumed_from": last.get("resumed_from"),
+        "node_id": last.get("node_id"),
+        "device": last.get("device"),
+        "search": spec.search,
+        "search_key": spec.search_key,
+        "finished_at": now(),
+    }
+    if values is not None:
+        entry["values"] = dict(values)
+    return entry
 
 
 class SweepStore:
@@ -155,11 +131,7 @@ class SweepStore:
         write_json(join_uri(self.root, PENDING), dict(record))
 
     def clear_pending(self) -> None:
-        fs, path = filesystem(join_uri(self.root, PENDING))
-        try:
-            fs.delete_file(path)
-        except FileNotFoundError:
-            pass
+        delete(join_uri(self.root, PENDING))
 
     def history(self) -> list[dict[str, Any]]:
         return read_json(join_uri(self.root, HISTORY)) or []
@@ -196,11 +168,7 @@ class SweepStore:
 
     def wipe(self) -> None:
         """Delete this sweep's state (``--restart``)."""
-        fs, path = filesystem(self.root)
-        try:
-            fs.delete_dir(path)
-        except FileNotFoundError:
-            pass
+        delete(self.root, directory=True)
 
 
 # --- tables -----------------------------------------------------------------------------------------------

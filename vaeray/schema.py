@@ -17,7 +17,7 @@ import math
 import types
 import typing
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from typing import Any, Literal, Union
 
 from .errors import ConfigError, did_you_mean
@@ -79,6 +79,9 @@ def check(value: Any, ann: Any, path: str) -> Any:
                 return check(value, option, path)
             except ConfigError as e:
                 errors.append(e)
+        for e in errors:  # right type, wrong value: say that, not "expected int | null"
+            if "out of range" in str(e):
+                raise e
         raise ConfigError(f"expected {_type_name(ann)}, got {value!r}", path)
     if origin is Literal:
         allowed = typing.get_args(ann)
@@ -192,3 +195,18 @@ def check_kwargs(fn: Any, params: Mapping[str, inspect.Parameter], given: Mappin
                 raise ConfigError("required key is missing", f"{path}.{key}" if path else key)
             out[key] = p.default
     return out
+
+
+def check_dataclass(cls: type, given: Mapping[str, Any], path: str) -> dict:
+    """:func:`check_kwargs` for a settings dataclass (``TrainConfig``, the ``sweep:`` section): its fields,
+    with their defaults and annotations, are the schema."""
+    params = {
+        f.name: inspect.Parameter(
+            f.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=f.default_factory() if f.default_factory is not MISSING else f.default,
+            annotation=f.type,
+        )
+        for f in fields(cls)
+    }
+    return check_kwargs(cls, params, given, path)

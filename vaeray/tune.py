@@ -5,12 +5,15 @@ It turns a validated :class:`vaeray.sweep.SweepSpec` into Ray Tune experiments a
 * :func:`train_trial`, the trainable: ``vaeray.train.fit`` with ``tune.report`` as its ``report`` and
   ``tune.Checkpoint`` directories holding one ``vaeray.checkpoint`` file; resumes from ``tune.get_checkpoint()``.
 * :class:`SeedGroupedScheduler`: ASHA / median stopping decided per configuration on the seed mean, so
-  all seeds of a configuration stop together (the rules live in :class:`RungBook`, which needs no Ray).
+  all seeds of a configuration stop together (the rules live in :class:`vaeray.rungs.RungBook`).
 * :class:`LedgerCallback`: writes each finished trial to the sweep's ledger as it ends.
 * :func:`run_sweep`: restore the experiment an interruption left behind, then launch a new experiment for
-  the trials (or Optuna configurations) the ledger does not have yet, then write ``results.parquet``.
+  the trials (or Optuna configurations) the ledger does not have yet (:mod:`vaeray.plan` decides which),
+  then write ``results.parquet``.
 
-Ray's API has churned three times in five years; keeping it in this one file keeps that cost here.
+Ray's API has churned three times in five years; keeping it in this one file keeps that cost here. Whatever
+needs no Ray lives elsewhere and is tested without it: the sweep file (:mod:`vaeray.sweep`), the rung
+bookkeeping (:mod:`vaeray.rungs`), the plan (:mod:`vaeray.plan`), the ledger (:mod:`vaeray.results`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import ray
 import torch
 from ray import tune
@@ -37,9 +39,13 @@ from ray.tune.experiment import Trial as TuneTrial
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from . import checkpoint as ckpt_io
-from . import results
-from .errors import CheckpointError, ConfigError, VaerayError
-from .sweep import ClusterView, SweepSpec, join_uri, trial_id
+from . import plan, results, storage
+from .dryrun import ClusterView
+from .errors import ConfigError, VaerayError, last_exception_line
+from .identity import canonical_json, trial_id
+from .rungs import RungBook, SavedBook
+from .storage import join_uri
+from .sweep import SweepSpec
 
 log = logging.getLogger(__name__)
 STATE_FILE = "state.pt"
@@ -92,7 +98,6 @@ def _threads() -> None:
 def _dataset(run: Mapping[str, Any], device: torch.device, data_dir: str | None):
     """The training dataset, kept per worker process: with ``reuse_actors`` the next trial on this worker
     (same data section) skips loading. dSprites memory-maps its packed cache, so nothing is copied per trial."""
-    from .sweep import canonical_json
     from .train import build_dataset
 
     key = (canonical_json(run["data"]), str(device), data_dir)
@@ -153,30 +158,6 @@ def train_trial(config: dict[str, Any], *, spec: SweepSpec, experiment: str = ""
     fit(run, report=report, checkpoint=state, dataset=_dataset(run, device, data_dir), data_dir=data_dir, device=device)
 
 
-def _read_state(uri: str, device: torch.device) -> dict[str, Any] | None:
-    """A checkpoint's training state, or None if it is missing or damaged (a half-uploaded file)."""
-    try:
-        if results.is_uri(uri):
-            data = results.read_bytes(uri)
-            if data is None:
-                return None
-            with tempfile.TemporaryDirectory() as d:
-                (Path(d) / STATE_FILE).write_bytes(data)
-                return ckpt_io.load(Path(d) / STATE_FILE, map_location=device)
-        return ckpt_io.load(uri, map_location=device)
-    except (CheckpointError, OSError) as e:
-        log.warning("ignoring checkpoint %s: %s", uri, e)
-        return None
-
-
-def _read_metrics(uri: str) -> dict[str, Any] | None:
-    data = results.read_bytes(uri)
-    try:
-        return json.loads(data) if data else None
-    except ValueError:
-        return None
-
-
 def _latest_state(spec: SweepSpec, experiment: str, device: torch.device) -> tuple[dict | None, dict | None]:
     """The newest readable training state of this trial (and the report saved with it): Tune's checkpoint or
     a newer one in storage.
@@ -189,20 +170,20 @@ def _latest_state(spec: SweepSpec, experiment: str, device: torch.device) -> tup
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as d:
-            state = _read_state(str(Path(d) / STATE_FILE), device)
+            state = ckpt_io.read(str(Path(d) / STATE_FILE), device)
             if state is not None:
-                candidates.append((state, _read_metrics(str(Path(d) / METRICS_FILE))))
+                candidates.append((state, storage.read_json(str(Path(d) / METRICS_FILE))))
     try:
         dirname = Path(tune.get_context().get_trial_dir()).name
     except Exception:
         dirname = ""
     if experiment and dirname:
         trial_uri = join_uri(results.SweepStore(spec.root).experiment_uri(experiment), dirname)
-        for name in reversed(results.list_dir(trial_uri)):
+        for name in reversed(storage.list_dir(trial_uri)):
             if name.startswith("checkpoint_"):
-                state = _read_state(join_uri(trial_uri, name, STATE_FILE), device)
+                state = ckpt_io.read(join_uri(trial_uri, name, STATE_FILE), device)
                 if state is not None:
-                    candidates.append((state, _read_metrics(join_uri(trial_uri, name, METRICS_FILE))))
+                    candidates.append((state, storage.read_json(join_uri(trial_uri, name, METRICS_FILE))))
                     break  # the newest readable one
     if not candidates:
         return None, None
@@ -215,7 +196,7 @@ def _finished_entry(spec: SweepSpec, tid: str) -> dict[str, Any] | None:
         me = tune.get_context().get_trial_id()
     except Exception:
         return None
-    entry = results.read_json(join_uri(spec.root, results.LEDGER, f"{tid}.json"))
+    entry = results.Ledger(spec.root).get(tid)
     if isinstance(entry, dict) and entry.get("tune_trial_id") == me and entry.get("status") in ("completed", "stopped"):
         return entry
     return None
@@ -237,117 +218,8 @@ def wrapped_trainable(spec: SweepSpec, experiment: str, data_dir: str | None):
 # --- seed-grouped early stopping --------------------------------------------------------------------------
 
 
-class RungBook:
-    """Early-stopping decisions per configuration, on the mean over its seeds. Pure Python.
-
-    Each seed records its metric at every milestone it passes (its first report at or after it). A seed that
-    reaches a milestone before its siblings *waits* there; once every live seed of the configuration has
-    recorded it, the configuration's mean is compared with the means other configurations recorded at that
-    milestone (ASHA: continue only in the top ``1/reduction_factor``; median: continue only if no worse than
-    their median, once ``min_samples_required`` are recorded) and then recorded itself. So every seed of a
-    configuration is judged at the same step and all of them stop, or continue, together. Values are stored
-    sign-adjusted: larger is always better.
-    """
-
-    CONTINUE, WAIT, STOP = "continue", "wait", "stop"
-
-    def __init__(
-        self,
-        milestones: list[int],
-        rule: str,
-        mode: str,
-        reduction_factor: float = 3.0,
-        min_samples_required: int = 3,
-        members: Mapping[str, list[int]] | None = None,
-        default_members: list[int] | None = None,
-    ):
-        self.milestones = sorted(milestones)
-        self.rule = rule
-        self.sign = 1.0 if mode == "max" else -1.0
-        self.reduction_factor = reduction_factor
-        self.min_samples_required = min_samples_required
-        self.members = {c: set(s) for c, s in (members or {}).items()}
-        self.default_members = set(default_members or [])
-        self.failed: dict[str, set[int]] = {}
-        self.values: dict[str, dict[int, dict[int, float]]] = {}
-        self.recorded: dict[int, dict[str, float]] = {m: {} for m in self.milestones}
-        self.stopped: dict[str, int] = {}  # configuration -> the milestone it was stopped at
-
-    def live(self, cell: str) -> set[int]:
-        return self.members.get(cell, self.default_members) - self.failed.get(cell, set())
-
-    def observe(self, cell: str, seed: int, step: float, value: float | None) -> str:
-        """Record a report: CONTINUE, WAIT (at a milestone its siblings have not reached) or STOP."""
-        if cell in self.stopped:
-            return self.STOP
-        if value is not None and math.isfinite(value):
-            per = self.values.setdefault(cell, {})
-            for m in self.milestones:
-                if step >= m and seed not in per.setdefault(m, {}):
-                    per[m][seed] = self.sign * float(value)
-        self._decide(cell)
-        if cell in self.stopped:
-            return self.STOP
-        return self.WAIT if self.waiting_at(cell, seed) is not None else self.CONTINUE
-
-    def waiting_at(self, cell: str, seed: int) -> int | None:
-        """The undecided milestone this seed has recorded (so it must wait there), if any."""
-        for m in self.milestones:
-            if cell not in self.recorded[m]:
-                return m if seed in self.values.get(cell, {}).get(m, {}) else None
-        return None
-
-    def decided(self, cell: str, milestone: int) -> bool:
-        return cell in self.recorded.get(milestone, {}) or cell in self.stopped
-
-    def forget(self, cell: str, seed: int) -> None:
-        """A seed errored for good: decide on the remaining ones."""
-        self.failed.setdefault(cell, set()).add(seed)
-        self._decide(cell)
-
-    def _decide(self, cell: str) -> None:
-        live = self.live(cell)
-        if not live:
-            return
-        for m in self.milestones:
-            if cell in self.recorded[m]:
-                continue
-            got = self.values.get(cell, {}).get(m, {})
-            if not live <= set(got):
-                return  # wait for the slower seeds; milestones are decided in order
-            mean = float(np.mean([got[s] for s in live]))
-            others = list(self.recorded[m].values())
-            stop = False
-            if self.rule == "asha" and others:
-                stop = mean < float(np.nanpercentile(others, (1 - 1 / self.reduction_factor) * 100))
-            elif self.rule == "median" and len(others) >= self.min_samples_required:
-                stop = mean < float(np.nanmedian(others))
-            self.recorded[m][cell] = mean
-            if stop:
-                self.stopped[cell] = m
-                return
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "failed": {c: sorted(s) for c, s in self.failed.items()},
-            "values": {c: {str(m): {str(s): v for s, v in d.items()} for m, d in per.items()} for c, per in self.values.items()},
-            "recorded": {str(m): d for m, d in self.recorded.items()},
-            "stopped": self.stopped,
-        }
-
-    def load_json(self, data: Mapping[str, Any]) -> None:
-        self.failed = {c: set(s) for c, s in data.get("failed", {}).items()}
-        self.values = {
-            c: {int(m): {int(s): float(v) for s, v in d.items()} for m, d in per.items()} for c, per in data.get("values", {}).items()
-        }
-        for m, d in data.get("recorded", {}).items():
-            if int(m) in self.recorded:
-                self.recorded[int(m)] = {c: float(v) for c, v in d.items()}
-        self.stopped = {c: int(m) for c, m in dict(data.get("stopped", {})).items()}
-
-
 class SeedGroupedScheduler(FIFOScheduler):
-    """A Tune scheduler that applies :class:`RungBook` to trials grouped by configuration.
+    """A Tune scheduler that applies a :class:`vaeray.rungs.RungBook` to trials grouped by configuration.
 
     Tune's ASHA decides per trial, so with seeds as trials it would stop one seed of a configuration and keep
     another. Here a seed that reaches a milestone before its siblings is PAUSED (Tune keeps its latest
@@ -364,15 +236,13 @@ class SeedGroupedScheduler(FIFOScheduler):
         self._spec = spec
         self._metric = spec.metric
         self._max_t = s.max_t
-        self._state_uri = state_uri
         self._ids: dict[str, tuple[str, int, int]] = {}
         self._book = RungBook(
             s.milestones(), s.name, spec.mode, s.reduction_factor, s.min_samples_required,
             members=members, default_members=list(spec.seeds),
         )  # fmt: skip
-        self._waiting: dict[str, int] = {}  # paused Tune trial id -> milestone it waits at
+        self._state = SavedBook(self._book, state_uri)  # with the paused trials waiting at a rung
         self._announced: set[str] = set()
-        self._loaded = False
 
     def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
         return True  # metric and mode come from the sweep file
@@ -384,97 +254,73 @@ class SeedGroupedScheduler(FIFOScheduler):
             self._ids[trial.trial_id] = (cell, seed, int(run["train"]["steps"]))
         return self._ids[trial.trial_id]
 
-    def _load(self) -> None:
-        if not self._loaded:
-            data = results.read_json(self._state_uri)
-            if isinstance(data, dict):
-                self._book.load_json(data)
-                self._waiting = {k: int(v) for k, v in data.get("waiting", {}).items()}
-            self._loaded = True
-
-    def _fingerprint(self) -> tuple[int, ...]:
-        b = self._book
-        n_values = sum(len(d) for per in b.values.values() for d in per.values())
-        return n_values, sum(len(d) for d in b.recorded.values()), len(b.stopped), len(b.failed), len(self._waiting)
-
-    def _save(self) -> None:
-        """Persist the book when it changed (not on every report: on object stores each write is a PUT)."""
-        fingerprint = self._fingerprint()
-        if fingerprint == getattr(self, "_saved", None):
-            return
-        self._saved = fingerprint
-        try:
-            results.write_json(self._state_uri, {**self._book.to_json(), "waiting": self._waiting})
-        except OSError as e:  # losing the book only weakens early stopping after a restore
-            log.warning("could not save early-stopping state to %s: %s", self._state_uri, e)
-
     def on_trial_result(self, tune_controller, trial: TuneTrial, result: dict) -> str:
         step = result.get("step")
         if step is None:
             return TrialScheduler.CONTINUE
         if self._max_t is not None and step >= self._max_t:
             return TrialScheduler.STOP
-        self._load()
+        self._state.load()
         cell, seed, steps = self._identity(trial)
         value = result.get(self._metric)
         action = self._book.observe(cell, seed, step, value if isinstance(value, (int, float)) else None)
-        self._waiting.pop(trial.trial_id, None)
+        self._state.waiting.pop(trial.trial_id, None)
         if action == RungBook.STOP:
             if self._verbose and cell not in self._announced:
                 self._announced.add(cell)
                 m = self._book.stopped[cell]
                 say(f"stop   {cell} (all seeds) at step {m}: seed-mean {self._metric} below the cutoff")
             self._stop_paused(tune_controller, cell, trial)
-            self._save()
+            self._state.save()
             return TrialScheduler.STOP
         if action == RungBook.WAIT and step < steps:  # a trial at its last step just finishes
-            self._waiting[trial.trial_id] = self._book.waiting_at(cell, seed)
+            self._state.waiting[trial.trial_id] = self._book.waiting_at(cell, seed)
             if self._verbose:
                 say(f"pause  {trial_id(cell, seed)} at step {step}: waiting for the other seeds of {cell}")
-            self._save()
+            self._state.save()
             return TrialScheduler.PAUSE
-        self._save()
+        self._state.save()
         return TrialScheduler.CONTINUE
 
     def _stop_paused(self, tune_controller, cell: str, current: TuneTrial | None) -> None:
         for t in tune_controller.get_trials():
             if t is not current and t.status == TuneTrial.PAUSED and self._identity(t)[0] == cell:
-                self._waiting.pop(t.trial_id, None)
+                self._state.waiting.pop(t.trial_id, None)
                 tune_controller.stop_trial(t)
 
     def choose_trial_to_run(self, tune_controller) -> TuneTrial | None:
         """Paused seeds whose configuration was judged 'continue' first (finish what was started), then
         pending trials in order, then paused trials this scheduler knows nothing about (after a restore)."""
-        self._load()
+        self._state.load()
         trials = tune_controller.get_trials()
         for t in trials:
-            if t.status == TuneTrial.PAUSED and t.trial_id in self._waiting:
+            if t.status == TuneTrial.PAUSED and t.trial_id in self._state.waiting:
                 cell = self._identity(t)[0]
                 if cell in self._book.stopped:
-                    self._waiting.pop(t.trial_id, None)
+                    self._state.waiting.pop(t.trial_id, None)
                     tune_controller.stop_trial(t)
-                elif self._book.decided(cell, self._waiting[t.trial_id]):
+                elif self._book.decided(cell, self._state.waiting[t.trial_id]):
                     return t
         for t in trials:
             if t.status == TuneTrial.PENDING:
                 return t
         for t in trials:
-            if t.status == TuneTrial.PAUSED and t.trial_id not in self._waiting:
+            if t.status == TuneTrial.PAUSED and t.trial_id not in self._state.waiting:
                 return t
         return None
 
     def on_trial_error(self, tune_controller, trial: TuneTrial) -> None:
         if trial.should_recover():  # it will be retried from its checkpoint: still a member
             return
-        self._load()
+        self._state.load()
         cell, seed, _ = self._identity(trial)
         self._book.forget(cell, seed)
         if cell in self._book.stopped:
             self._stop_paused(tune_controller, cell, trial)
-        self._save()
+        self._state.save()
 
     def on_trial_remove(self, tune_controller, trial: TuneTrial) -> None:
-        self._waiting.pop(trial.trial_id, None)
+        self._state.waiting.pop(trial.trial_id, None)
 
     def debug_string(self) -> str:
         return f"Seed-grouped {self._spec.scheduler.name}: {len(self._book.stopped)} configuration(s) stopped"
@@ -504,7 +350,7 @@ def error_line(trial: TuneTrial) -> str:
     if err is not None:
         cause = getattr(err, "cause", None) or err
         text = str(cause) if isinstance(cause, VaerayError) else f"{type(cause).__name__}: {cause}"
-        text = _last_exception_line(text)
+        text = last_exception_line(text)
         if text:
             return text
     text = ""
@@ -515,19 +361,7 @@ def error_line(trial: TuneTrial) -> str:
             text = trial.get_error() or ""
     except Exception:
         pass
-    return _last_exception_line(text) or "the trial failed (no error recorded)"
-
-
-def _last_exception_line(text: str) -> str:
-    """``...Traceback...\\nvaeray.errors.DivergenceError: the loss diverged`` -> ``the loss diverged ...``."""
-    lines = [ln.strip() for ln in str(text).strip().splitlines() if ln.strip()]
-    if not lines:
-        return ""
-    for ln in reversed(lines):
-        head, sep, rest = ln.partition(": ")
-        if sep and head.split(".")[-1].endswith(("Error", "Exception")) and " " not in head:
-            return rest if head.startswith("vaeray.") else f"{head.split('.')[-1]}: {rest}"
-    return lines[-1][:300]
+    return last_exception_line(text) or "the trial failed (no error recorded)"
 
 
 class LedgerCallback(tune.Callback):
@@ -549,37 +383,12 @@ class LedgerCallback(tune.Callback):
 
     def _entry(self, trial: TuneTrial, error: str | None) -> dict[str, Any]:
         run, cell, seed = self._spec.identify(trial.config)
-        last = dict(trial.last_result or {})
-        metrics = {
-            k: v for k, v in last.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in TUNE_BOOKKEEPING
-        }
-        if error:
-            status = "error"
-        elif last.get("step", 0) >= run["train"]["steps"]:
-            status = "completed"
-        else:
-            status = "stopped"
-        entry = {
-            "trial_id": trial_id(cell, seed),
-            "config_hash": cell,
-            "seed": seed,
-            "status": status,
-            "error": error,
-            "config": run,
-            "metrics": metrics,
-            "experiment": self._experiment,
-            "tune_trial_id": trial.trial_id,
-            "path": trial.path,
-            "resumed_from": last.get("resumed_from"),
-            "node_id": last.get("node_id"),
-            "device": last.get("device"),
-            "search": self._spec.search,
-            "search_key": self._spec.search_key,
-            "finished_at": results.now(),
-        }
-        if self._spec.search == "optuna":
-            entry["values"] = {k: v for k, v in trial.config.items() if k != "__trial_index__"}
-        return entry
+        last = {k: v for k, v in (trial.last_result or {}).items() if k not in TUNE_BOOKKEEPING}
+        values = {k: v for k, v in trial.config.items() if k != "__trial_index__"} if self._spec.search == "optuna" else None
+        return results.ledger_entry(
+            self._spec, run, cell, seed, last, error=error, experiment=self._experiment,
+            tune_trial_id=trial.trial_id, path=trial.path, values=values,
+        )  # fmt: skip
 
     def _prime(self, trials: list) -> None:
         """Trials a restore found finished: count them, and ledger any a killed driver did not get to."""
@@ -600,7 +409,7 @@ class LedgerCallback(tune.Callback):
     def on_trial_complete(self, iteration: int, trials: list, trial: TuneTrial, **info: Any) -> None:
         entry = self._entry(trial, None)
         ledger = results.Ledger(self._root)
-        old = results.read_json(join_uri(ledger.uri, f"{entry['trial_id']}.json"))
+        old = ledger.get(entry["trial_id"])
         replay = isinstance(old, dict) and old.get("tune_trial_id") == trial.trial_id and old.get("status") != "error"
         if not replay:  # a restored trial that had already ended keeps its first record
             ledger.record(entry)
@@ -614,7 +423,7 @@ class LedgerCallback(tune.Callback):
         self._prime(trials)  # an experiment restored already finished never steps
         unfinished = [t.trial_id for t in trials if t.trial_id not in self._ended]
         complete = len(self._ended) >= self._expected and not unfinished
-        results.write_json(
+        storage.write_json(
             join_uri(results.SweepStore(self._root).experiment_uri(self._experiment), STATUS_FILE),
             {"complete": complete, "ended": len(self._ended), "expected": self._expected, "unfinished": unfinished, "at": results.now()},
         )
@@ -633,8 +442,7 @@ class ProgressCallback(tune.Callback):
 
     def _name(self, trial: TuneTrial) -> str:
         try:
-            _, cell, seed = self._spec.identify(trial.config)
-            return trial_id(cell, seed)
+            return self._spec.trial_name(trial.config)
         except Exception:
             return str(trial)
 
@@ -657,12 +465,9 @@ class ProgressCallback(tune.Callback):
 
 def _wandb_callback(spec: SweepSpec, notes: list[str]):
     """``WandbLoggerCallback`` with one run per trial, grouped per configuration; None for ``mode: off``."""
-    mode = spec.wandb.mode or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
+    mode = spec.wandb.effective_mode(notes)
     if mode == "off":
         return None
-    if mode == "online" and not os.environ.get("WANDB_API_KEY") and not _wandb_logged_in():
-        notes.append("W&B: no WANDB_API_KEY and no `wandb login`; logging offline (upload later with `wandb sync`)")
-        mode = "offline"
     from ray.air.integrations.wandb import WandbLoggerCallback
 
     class GroupedWandb(WandbLoggerCallback):
@@ -686,7 +491,7 @@ def _wandb_callback(spec: SweepSpec, notes: list[str]):
     if not os.environ.get("WANDB_DIR"):
         # The logging actors run on the driver's node; keep offline runs where `wandb sync` can find them
         # later (Tune's per-trial staging directory is temporary and its copy in storage is taken too early).
-        base = spec.root if not results.is_uri(spec.root) else str(Path.home() / "vaeray_wandb" / spec.name)
+        base = spec.root if not storage.is_uri(spec.root) else str(Path.home() / "vaeray_wandb" / spec.name)
         os.makedirs(base, exist_ok=True)
         kwargs["dir"] = base
     return GroupedWandb(
@@ -701,16 +506,6 @@ def _wandb_callback(spec: SweepSpec, notes: list[str]):
     )
 
 
-def _wandb_logged_in() -> bool:
-    try:
-        import wandb
-
-        wandb.ensure_configured()
-        return bool(wandb.api.api_key)
-    except Exception:
-        return False
-
-
 # --- running a sweep --------------------------------------------------------------------------------------
 
 
@@ -723,8 +518,7 @@ class _TrialNames:
         self._used: set[str] = set()
 
     def __call__(self, trial: TuneTrial) -> str:
-        _, cell, seed = self._spec.identify(trial.config)
-        name = trial_id(cell, seed)
+        name = self._spec.trial_name(trial.config)
         if self._unique:
             if name in self._used:  # Optuna may suggest a configuration twice: keep the directories apart
                 name = f"{name}-{trial.trial_id}"
@@ -803,25 +597,13 @@ def run_sweep(
         _launch_missing(spec, store, runtime, data_dir, verbose, notes)
     finally:
         runtime.close()
-        df = results.frame(_entries(spec, store))
+        df = results.frame(plan.entries(spec, store))
         where = store.write_results(df) if not df.empty else None
     text = results.summary(df, spec.metric, spec.mode)
     lines = [text, *(f"note: {n}" for n in notes)]
     if where:
         lines.append(f"results: {where} ({len(df)} trials)")
     return "\n".join(lines)
-
-
-def _entries(spec: SweepSpec, store: results.SweepStore) -> list[dict[str, Any]]:
-    """The ledger entries of the current sweep file (grid: its trials; Optuna: its search)."""
-    entries = store.ledger.load()
-    if spec.search == "optuna":
-        return [e for e in entries.values() if e.get("search_key") == spec.search_key]
-    return [entries[t.trial_id] for t in spec.trials() if t.trial_id in entries]
-
-
-def _optuna_done(spec: SweepSpec, store: results.SweepStore) -> int:
-    return sum(h.get("configurations", 0) for h in store.history() if h.get("search_key") == spec.search_key)
 
 
 def _resume(
@@ -831,11 +613,7 @@ def _resume(
     """Restore the experiment an interruption left pending, or abandon it (its finished trials are kept)."""
     name = pending.get("experiment", "")
     path = store.experiment_uri(name)
-    planned = {t.trial_id for t in spec.trials()}
-    if spec.search == "optuna":
-        compatible = pending.get("search_key") == spec.search_key
-    else:
-        compatible = pending.get("search") != "optuna" and set(pending.get("trials", [])) <= planned
+    compatible = plan.resumable(spec, pending)
     if compatible and tune.Tuner.can_restore(path):
         runtime.ensure()
         notes.append(f"resumed interrupted experiment {name}")
@@ -851,52 +629,31 @@ def _launch_missing(
     spec: SweepSpec, store: results.SweepStore, runtime: _Ray, data_dir: str | None, verbose: int, notes: list[str]
 ) -> None:
     """A new experiment for the trials (grid/random) or configurations (Optuna) the ledger lacks."""
-    if spec.search == "optuna":
-        remaining = spec.num_samples - _optuna_done(spec, store)
-        if remaining <= 0:
-            notes.append(f"nothing to run: all {spec.num_samples} Optuna configurations are done")
-            return
-        trials: list = []
-        count = remaining * len(spec.seeds)
-    else:
-        done = store.ledger.load()
-        trials = [t for t in spec.trials() if t.trial_id not in done]
-        if not trials:
-            notes.append(f"nothing to run: all {len(spec.trials())} trials are in the ledger")
-            return
-        count = len(trials)
+    launch = plan.next_launch(spec, store, notes)
+    if launch is None:
+        return
     runtime.ensure()
     name = store.next_experiment()
-    record = {
-        "experiment": name,
-        "search": spec.search,
-        "search_key": spec.search_key,
-        "trials": [t.trial_id for t in trials],
-        "configurations": remaining if spec.search == "optuna" else len({t.cell for t in trials}),
-        "started": results.now(),
-    }
+    record = launch.record(spec, name)
     store.set_pending(record)
-    notes.append(f"experiment {name}: {count} trial(s)")
-    tuner = _new_tuner(spec, store, name, trials, count, data_dir, verbose, notes)
+    notes.append(f"experiment {name}: {launch.count} trial(s)")
+    tuner = _new_tuner(spec, store, name, launch, data_dir, verbose, notes)
     _fit(tuner, spec, store, name, record)
 
 
 def _new_tuner(
-    spec: SweepSpec, store: results.SweepStore, name: str, trials: list, count: int, data_dir: str | None,
-    verbose: int, notes: list[str],
+    spec: SweepSpec, store: results.SweepStore, name: str, launch: plan.Launch, data_dir: str | None, verbose: int,
+    notes: list[str],
 ) -> tune.Tuner:  # fmt: skip
-    members: dict[str, list[int]] | None = None
     if spec.search == "optuna":
-        search_alg, param_space, num_samples = _optuna_search(spec, store, notes), {}, count
+        search_alg, param_space, num_samples = _optuna_search(spec, store, notes), {}, launch.count
     else:
-        members = {}
-        for t in trials:
-            members.setdefault(t.cell, []).append(t.seed)
-        search_alg, param_space, num_samples = None, {"run": tune.grid_search([t.config for t in trials])}, 1
+        search_alg, param_space, num_samples = None, {"run": tune.grid_search([t.config for t in launch.trials])}, 1
     scheduler = None
     if spec.scheduler.name != "none":
-        scheduler = SeedGroupedScheduler(spec, members, join_uri(store.experiment_uri(name), RUNGS_FILE), verbose)
-    callbacks: list = [LedgerCallback(spec, name, expected=count)]
+        state_uri = join_uri(store.experiment_uri(name), RUNGS_FILE)
+        scheduler = SeedGroupedScheduler(spec, launch.members() or None, state_uri, verbose)
+    callbacks: list = [LedgerCallback(spec, name, expected=launch.count)]
     if verbose:
         callbacks.append(ProgressCallback(spec))
     wandb_cb = _wandb_callback(spec, notes)
@@ -931,36 +688,17 @@ def _optuna_search(spec: SweepSpec, store: results.SweepStore, notes: list[str])
     """Repeater(OptunaSearch): each suggestion runs once per seed and Optuna sees the seed mean. Finished
     configurations of earlier experiments of the same search warm-start the study without rerunning."""
     import optuna
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
     from ray.tune.search import Repeater
     from ray.tune.search.optuna import OptunaSearch
 
-    space: dict[str, Any] = {}
-    for leaf in spec.space:
-        if leaf.kind == "choice":
-            space[leaf.path] = CategoricalDistribution(list(leaf.options) if leaf.primitive else list(range(len(leaf.options))))
-        elif leaf.kind == "randint":
-            space[leaf.path] = IntDistribution(int(leaf.low), int(leaf.high) - 1)
-        else:
-            space[leaf.path] = FloatDistribution(leaf.low, leaf.high, log=leaf.kind == "loguniform")
-    points, rewards = [], []
-    by_cell: dict[str, list[dict[str, Any]]] = {}
-    for e in _entries(spec, store):
-        if e["status"] != "error" and e.get("values"):
-            by_cell.setdefault(e["config_hash"], []).append(e)
-    for group in by_cell.values():
-        values = [float(e["metrics"].get(spec.metric, math.nan)) for e in group]
-        if all(math.isfinite(v) for v in values) and set(group[0]["values"]) == set(space):
-            points.append(group[0]["values"])
-            rewards.append(float(np.mean(values)))
-    if points:
-        notes.append(f"Optuna warm-started from {len(points)} finished configuration(s)")
-    previous = sum(1 for h in store.history() if h.get("search_key") == spec.search_key)
+    from .space import optuna_distributions
+
+    points, rewards = plan.warm_start(spec, store, notes)
     searcher = OptunaSearch(
-        space=space,
+        space=optuna_distributions(spec.space),
         metric=spec.metric,
         mode=spec.mode,
-        sampler=optuna.samplers.TPESampler(seed=spec.sampler_seed + previous),
+        sampler=optuna.samplers.TPESampler(seed=plan.sampler_seed(spec, store)),
         points_to_evaluate=points or None,
         evaluated_rewards=rewards or None,
     )
@@ -971,7 +709,7 @@ def _fit(tuner, spec: SweepSpec, store: results.SweepStore, name: str, record: M
     """Run the experiment; on a clean end move it from pending to history, else raise SweepInterrupted."""
     with _sigterm_as_sigint(), _quiet_tune():
         tuner.fit()
-    status = results.read_json(join_uri(store.experiment_uri(name), STATUS_FILE)) or {}
+    status = storage.read_json(join_uri(store.experiment_uri(name), STATUS_FILE)) or {}
     if not status.get("complete"):
         n = status.get("expected", 0) - status.get("ended", 0) if status else 0
         raise SweepInterrupted(
@@ -1032,7 +770,6 @@ class _sigterm_as_sigint:
 
 __all__ = [
     "LedgerCallback",
-    "RungBook",
     "SeedGroupedScheduler",
     "SweepInterrupted",
     "cluster_view",

@@ -9,23 +9,13 @@ import sys
 import pytest
 import yaml
 
-from tests.conftest import tiny_config
-from vaeray import cli
+from tests.conftest import run_inprocess, tiny_config
 
 
 def vaeray(*args, cwd=None):
     """Run the real console entry point in a subprocess (no test-only registrations there)."""
     code = "import sys; from vaeray.cli import run; sys.argv = ['vaeray', *sys.argv[1:]]; run()"
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
-
-
-def run_inprocess(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["vaeray", *args])
-    with pytest.raises(SystemExit) as e:
-        cli.run()
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return e.value.code, out.out, out.err
 
 
 @pytest.mark.parametrize(

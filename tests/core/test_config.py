@@ -66,3 +66,9 @@ def test_broken_yaml_is_one_line(tmp_path):
     with pytest.raises(ConfigError) as e:
         config_mod.load(str(f))
     assert str(e.value).startswith(f"{f}: line ") and "\n" not in str(e.value)
+
+
+def test_optional_ranged_value_reports_the_range():
+    cfg = tiny_config(train={"grad_clip": 0.0})
+    with pytest.raises(ConfigError, match=r"train.grad_clip: 0.0 is out of range: must be > 0"):
+        config_mod.validate(cfg)

@@ -14,6 +14,7 @@ import pytest
 
 from vaeray import sweep as sw
 from vaeray import tune as vt
+from vaeray.dryrun import dry_run_report
 
 
 def reports(root: Path, experiment: str, trial: str) -> list[dict]:
@@ -45,7 +46,7 @@ def test_gpu_packing_node_spread_and_surviving_a_lost_node(ray_cluster, make_swe
         sweep={"resources": {"cpu": 0.25, "gpu": 0.5}},
     ))
     vt.run_sweep(packed, verbose=0)
-    assert "fits: 4 trial(s) at a time" in sw.dry_run_report(packed, cluster=view)
+    assert "fits: 4 trial(s) at a time" in dry_run_report(packed, cluster=view)
     root = Path(packed.root)
     df = pd.read_parquet(root / "results.parquet")
     assert len(df) == 4 and set(df["status"]) == {"completed"}

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from vaeray import sweep as sw
+from vaeray.dryrun import ClusterView, concurrency
 
 from .conftest import REPO, VAERAY
 
@@ -52,5 +53,5 @@ def test_headline_sweep_is_thirty_betatcvae_trials_on_quarter_gpus():
     assert c["model"]["name"] == "beta_tcvae" and c["train"]["steps"] == 300_000 and c["train"]["batch_size"] == 64
     assert c["train"]["lr"] == 1e-4 and set(c["eval"]["metrics"]) == {"mig", "dci"}
     assert spec.resources.gpu == 0.25 and spec.scheduler.name == "none"
-    assert sw.concurrency(spec.resources, sw.ClusterView("g5.xlarge", ((4.0, 1.0),))) == 4
+    assert concurrency(spec.resources, ClusterView("g5.xlarge", ((4.0, 1.0),))) == 4
     assert yaml.safe_load((REPO / "sweeps" / "betatcvae_dsprites.yaml").read_text())["sweep"]["storage"].startswith("s3://")

@@ -1,4 +1,5 @@
-"""Seed-grouped early stopping (RungBook): decisions per configuration on the seed mean, seeds together."""
+"""Seed-grouped early stopping (vaeray.rungs, no Ray): decisions per configuration on the seed mean, seeds
+together; the book survives a restored driver."""
 
 from __future__ import annotations
 
@@ -6,16 +7,9 @@ import json
 
 import pytest
 
-from vaeray.sweep import SchedulerSpec
-from vaeray.tune import RungBook
+from vaeray.rungs import RungBook, SavedBook
 
 C, W, S = RungBook.CONTINUE, RungBook.WAIT, RungBook.STOP
-
-
-def test_asha_milestones_are_geometric_below_max_t():
-    assert SchedulerSpec(name="asha", grace_period=10, reduction_factor=3, max_t=300).milestones() == [10, 30, 90, 270]
-    assert SchedulerSpec(name="median", grace_period=10, interval=25, max_t=70).milestones() == [10, 35, 60]
-    assert SchedulerSpec(name="none", grace_period=10, max_t=70).milestones() == []
 
 
 def test_first_seed_waits_until_its_siblings_reach_the_rung():
@@ -92,6 +86,24 @@ def test_book_survives_a_round_trip_through_json():
     assert again.recorded == book.recorded and again.stopped == book.stopped == {"b": 10}
     assert again.values == book.values and again.failed == book.failed
     assert again.observe("b", 1, 40, 0.0) == S
+
+
+def test_saved_book_is_written_when_it_changes_and_read_back_by_a_new_driver(tmp_path, monkeypatch):
+    uri = str(tmp_path / "exp-001" / "vaeray_rungs.json")
+    saved = SavedBook(RungBook([10], "asha", "min", reduction_factor=2, default_members=[0, 1]), uri)
+    saved.load()  # nothing stored yet: an empty book
+    saved.book.observe("a", 0, 10, 1.0)
+    saved.waiting["tune-trial-1"] = 10
+    saved.save()
+    writes = []
+    monkeypatch.setattr("vaeray.storage.write_json", lambda *a: writes.append(a))
+    saved.save()  # unchanged: no second write (each one is a PUT on object stores)
+    assert writes == []
+    monkeypatch.undo()
+    restored = SavedBook(RungBook([10], "asha", "min", reduction_factor=2, default_members=[0, 1]), uri)
+    restored.load()
+    assert restored.waiting == {"tune-trial-1": 10} and restored.book.values == saved.book.values
+    assert restored.book.observe("a", 1, 10, 3.0) == C  # the second seed completes the rung
 
 
 @pytest.mark.parametrize("mode", ["min", "max"])

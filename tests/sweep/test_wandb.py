@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from vaeray import settings
 from vaeray import sweep as sw
 from vaeray import tune as vt
 
@@ -37,7 +38,7 @@ def test_wandb_off_adds_no_callback_and_auto_mode_is_offline_without_a_key(make_
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     cb = vt._wandb_callback(sw.load(make_sweep("auto", sweep={"wandb": {"project": "p"}})), notes)
     assert cb.kwargs["mode"] == "offline" and cb._upload_timeout <= 120
-    monkeypatch.setattr(vt, "_wandb_logged_in", lambda: False)
+    monkeypatch.setattr(settings, "wandb_logged_in", lambda: False)
     cb = vt._wandb_callback(sw.load(make_sweep("online", sweep={"wandb": {"mode": "online"}})), notes)
     assert cb.kwargs["mode"] == "offline" and any("logging offline" in n for n in notes)  # never a login prompt
 
