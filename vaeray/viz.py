@@ -20,7 +20,8 @@ def configuration_labels(agg: pd.DataFrame, varying: Sequence[str]) -> list[str]
     """``"model.name=vae, model.beta=4"``-style labels from the varying hyperparameters (hash if none vary)."""
     labels = []
     for _, row in agg.iterrows():
-        parts = [f"{c.split('.', 1)[-1]}={results._short(row[c])}" for c in varying]
+        shown = [(c, results._short(row[c])) for c in varying]
+        parts = [f"{c.split('.', 1)[-1]}={v}" for c, v in shown if v != "-"]  # unset: not this model's parameter
         labels.append(", ".join(parts) or str(row["config_hash"]))
     return labels
 
