@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,15 @@ def test_wandb_offline_one_run_per_trial_grouped_and_no_key_on_disk(ray_local, m
     root = Path(spec.root)
     runs = sorted((root / "wandb").glob("offline-run-*"))  # kept with the sweep, ready for `wandb sync`
     assert len(runs) == len(spec.trials()) == 2
-    logs = [next(r.glob("run-*.wandb")).read_bytes() for r in runs]
+    # W&B's own service process writes the .wandb files asynchronously; under load it may still be flushing
+    # when Tune returns, so give it a bounded moment to finish before reading them.
+    deadline = time.monotonic() + 60
+    while True:
+        logs = [b"".join(p.read_bytes() for p in r.glob("run-*.wandb")) for r in runs]
+        done = all(any(t.trial_id.encode() in log for log in logs) for t in spec.trials())
+        if done or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     for t in spec.trials():
         mine = [log for log in logs if t.trial_id.encode() in log]  # the run name is the trial id
         assert len(mine) == 1, t.trial_id
