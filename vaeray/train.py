@@ -142,6 +142,7 @@ def fit(
     sums: dict[str, torch.Tensor] = {}
     count, t0, bar = 0, time.perf_counter(), _progress(progress, step, tc.steps)
     metrics: dict[str, float] = {}
+    held_out: Dataset | None = None
     model.train()
     while step < tc.steps:
         batch = data.batch(data.sample_index(tc.batch_size, generator).to(data.device))
@@ -177,7 +178,9 @@ def fit(
             metrics.update(step=step, lr=optimizers[next(iter(optimizers))].param_groups[0]["lr"])
             metrics["examples_per_s"] = count * tc.batch_size / elapsed if elapsed > 0 else math.nan
             if do_eval and ec.metrics:
-                metrics.update(evaluate(model, cfg, data, data_dir=data_dir, device=device))
+                if held_out is None:  # built once: eval.every would otherwise reload it each time
+                    held_out = eval_dataset(cfg, data, data_dir)
+                metrics.update(evaluate(model, cfg, data, data_dir=data_dir, device=device, data=held_out))
             if bar is not None:
                 bar.set_postfix(loss=f"{metrics['loss']:.4g}")
             report(metrics, state_dict(model, optimizers, step, cfg, generator) if do_ckpt else None)
@@ -230,17 +233,27 @@ def _progress(enabled: bool, start: int, total: int):
     return tqdm(total=total, initial=start, unit="step", dynamic_ncols=True)
 
 
+def eval_dataset(cfg: Mapping[str, Any], train_data: Dataset, data_dir: str | None = None) -> Dataset:
+    """The test split when the dataset has one (held-out likelihoods), else the training data (dSprites)."""
+    cls = DATASETS.get(cfg["data"]["name"])
+    if "test" in getattr(cls, "splits", ()):
+        return build_dataset(cfg, "test", train_data.device, data_dir)
+    return train_data
+
+
 def evaluate(
-    model: Model, cfg: Mapping[str, Any], train_data: Dataset, data_dir: str | None = None, device: Any = None
+    model: Model,
+    cfg: Mapping[str, Any],
+    train_data: Dataset,
+    data_dir: str | None = None,
+    device: Any = None,
+    data: Dataset | None = None,
 ) -> dict[str, float]:
-    """Run the config's ``eval.metrics`` on the model (test split for likelihoods when the dataset has one)."""
+    """Run the config's ``eval.metrics`` on the model, on ``data`` (default: :func:`eval_dataset`)."""
     from .metrics.evaluate import evaluate as run_metrics
 
     ec = config_mod.eval_config(cfg)
-    cls = DATASETS.get(cfg["data"]["name"])
-    data = train_data
-    if "test" in getattr(cls, "splits", ()):
-        data = build_dataset(cfg, "test", train_data.device, data_dir)
+    data = data if data is not None else eval_dataset(cfg, train_data, data_dir)
     was_training = model.training
     model.eval()
     try:

@@ -100,3 +100,11 @@ def test_model_is_built_from_dataset_shape():
     assert model.represent(x).shape == (4, 3)
     ll = model.log_likelihood(x, k=8)
     assert ll.shape == (4,) and torch.isfinite(ll).all() and math.isfinite(float(ll.mean()))
+
+
+def test_eval_every_reports_metrics_on_eval_steps_and_at_the_end():
+    cfg = tiny_config(train={"steps": 20, "log_every": 5}, eval={"every": 10, "metrics": {"mig": {"num_train": 64}}})
+    rows, _ = run(cfg)
+    with_mig = [r["step"] for r in rows if "mig" in r]
+    assert with_mig == [10, 20] and all(0.0 <= r["mig"] <= 1.0 for r in rows if "mig" in r)
+    assert [r["step"] for r in rows] == [5, 10, 15, 20]
