@@ -108,3 +108,12 @@ def test_eval_every_reports_metrics_on_eval_steps_and_at_the_end():
     with_mig = [r["step"] for r in rows if "mig" in r]
     assert with_mig == [10, 20] and all(0.0 <= r["mig"] <= 1.0 for r in rows if "mig" in r)
     assert [r["step"] for r in rows] == [5, 10, 15, 20]
+
+
+def test_batch_factors_match_the_numpy_mapping():
+    from tests.conftest import Squares
+
+    data = Squares()
+    index = torch.randint(len(data), (50,))
+    batch = data.batch(index)
+    assert torch.equal(batch.factors, torch.as_tensor(data.factors_from_index(index.numpy())))

@@ -153,7 +153,10 @@ class GroundTruthDataset(Dataset):
 
     def batch(self, index: torch.Tensor) -> Batch:
         index = index.to(self.device)
-        factors = torch.as_tensor(self.factors_from_index(index.cpu().numpy()), device=self.device)
+        # on the device, without a round trip to the host: class k is (index // base_k) mod size_k
+        bases = torch.as_tensor(self.factor_bases, device=index.device)
+        sizes = torch.as_tensor(self.factor_sizes, device=index.device)
+        factors = torch.div(index[:, None], bases, rounding_mode="floor") % sizes
         return Batch(x=self.observations(index), factors=factors)
 
 
