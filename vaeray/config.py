@@ -169,7 +169,3 @@ def load(path: str, overrides: Sequence[str] = ()) -> dict[str, Any]:
     if raw is None:
         raise ConfigError("the file is empty", source=str(path))
     return validate(apply_overrides(raw, overrides), source=str(path))
-
-
-def as_dict(obj: Any) -> dict[str, Any]:
-    return asdict(obj)

@@ -54,3 +54,14 @@ def test_traversal_changes_one_latent_per_row():
         others = [e for e in range(3) if e != d]
         assert torch.allclose(z[d][:, others], code[others].expand(5, 2))
         assert torch.allclose(z[d][:, d], code[d] + torch.linspace(-1.5, 1.5, 5))
+
+
+def test_image_grid_lays_out_rows_and_columns():
+    from vaeray.viz import image_grid
+
+    images = torch.zeros(2, 3, 1, 4, 4)
+    images[1, 2] = 1.0  # second row, third column
+    ax = image_grid(images)
+    shown = ax.get_images()[0].get_array()
+    assert shown.shape == (8, 12)
+    assert shown[4:, 8:].min() == 1.0 and shown.sum() == 16
