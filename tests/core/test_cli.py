@@ -41,13 +41,18 @@ def test_missing_file_is_one_line(tmp_path):
     assert r.returncode == 2 and "file not found" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
-def test_train_resume_and_eval(tmp_path, monkeypatch, capsys):
-    cfg = tiny_config(train={"steps": 30, "log_every": 10, "checkpoint_every": 10})
+def train_tiny(tmp_path, monkeypatch, capsys, **train):
+    """`vaeray train` on a tiny config written to tmp_path; returns (config file, run dir)."""
     f = tmp_path / "tiny.yaml"
-    f.write_text(yaml.safe_dump(cfg))
+    f.write_text(yaml.safe_dump(tiny_config(train=train)))
     run_dir = tmp_path / "run"
-    code, out, err = run_inprocess(monkeypatch, capsys, "train", str(f), "--run-dir", str(run_dir), "--no-progress")
+    code, _, err = run_inprocess(monkeypatch, capsys, "train", str(f), "--run-dir", str(run_dir), "--no-progress")
     assert code == 0, err
+    return f, run_dir
+
+
+def test_train_resume_and_eval(tmp_path, monkeypatch, capsys):
+    f, run_dir = train_tiny(tmp_path, monkeypatch, capsys, steps=30, log_every=10, checkpoint_every=10)
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [10, 20, 30]
     assert (run_dir / "model.pt").is_file() and (run_dir / "checkpoints" / "last.pt").is_file()
@@ -70,12 +75,7 @@ def test_train_resume_and_eval(tmp_path, monkeypatch, capsys):
 
 
 def test_eval_run_dir_writes_eval_json(tmp_path, monkeypatch, capsys):
-    cfg = tiny_config(train={"steps": 10, "log_every": 5, "checkpoint_every": 5})
-    f = tmp_path / "tiny.yaml"
-    f.write_text(yaml.safe_dump(cfg))
-    run_dir = tmp_path / "run"
-    code, _, err = run_inprocess(monkeypatch, capsys, "train", str(f), "--run-dir", str(run_dir), "--no-progress")
-    assert code == 0, err
+    _, run_dir = train_tiny(tmp_path, monkeypatch, capsys, steps=10, log_every=5, checkpoint_every=5)
     code, _, err = run_inprocess(
         monkeypatch, capsys, "eval", str(run_dir), "--set", "eval.metrics.mig={num_train: 64}",
         "--set", "eval.metrics.nll={k: 4, num_examples: 8}",
