@@ -101,19 +101,21 @@ def list_cmd(what) -> None:
 @click.option("--storage", default=None, help="Override sweep.storage (local path or s3://, gs:// URI).")
 def sweep(sweep_file, dry_run, restart, data_dir, address, storage) -> None:
     """Run (or resume) a sweep file on Ray Tune."""
-    from . import sweep as sweep_mod
+    from .sweep.spec import load
 
-    spec = sweep_mod.load(sweep_file, storage=storage)
+    spec = load(sweep_file, storage=storage)
     if dry_run:
         # Only a named cluster is asked for its resources (that needs Ray); otherwise this machine's count.
         cluster = None
         if address or os.environ.get("RAY_ADDRESS"):
-            from .tune import cluster_view
+            from .sweep.ray.runner import cluster_view
 
             cluster = cluster_view(address)
-        click.echo(sweep_mod.dry_run_report(spec, cluster=cluster))
+        from .sweep.dryrun import dry_run_report
+
+        click.echo(dry_run_report(spec, cluster=cluster))
         return
-    from .tune import SweepInterrupted, run_sweep
+    from .sweep.ray.runner import SweepInterrupted, run_sweep
 
     try:
         summary = run_sweep(spec, restart=restart, data_dir=data_dir, address=address)

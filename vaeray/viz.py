@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from . import results
+from .sweep import results
 
 
 def configuration_labels(agg: pd.DataFrame, varying: Sequence[str]) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from vaeray import sweep as sw
+from vaeray.sweep import spec as sw
 
 REPO = Path(__file__).resolve().parents[2]
 

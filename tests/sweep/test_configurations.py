@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from vaeray import sweep as sw
+from vaeray.sweep import spec as sw
 from vaeray.errors import ConfigError
 
 

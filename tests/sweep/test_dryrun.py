@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from tests.conftest import run_inprocess
-from vaeray import sweep as sw
-from vaeray.dryrun import ClusterView, concurrency, dry_run_report
-from vaeray.settings import Resources
+from vaeray.sweep import spec as sw
+from vaeray.sweep.dryrun import ClusterView, concurrency, dry_run_report
+from vaeray.sweep.settings import Resources
 
 
 def test_dry_run_prints_the_matrix_resources_and_fit(make_sweep, monkeypatch, capsys):

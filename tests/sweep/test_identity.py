@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from vaeray import sweep as sw
+from vaeray.sweep import spec as sw
 
 
 def test_identity_is_the_resolved_config_without_seed(make_sweep, tmp_path):

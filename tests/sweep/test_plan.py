@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
-from vaeray import plan
-from vaeray import sweep as sw
-from vaeray.results import Ledger, SweepStore, ledger_entry
+from vaeray.sweep import plan
+from vaeray.sweep import spec as sw
+from vaeray.sweep.results import Ledger, SweepStore, ledger_entry
 
 
 def record(spec, run, cell, seed, loss, step=30, error=None, values=None):

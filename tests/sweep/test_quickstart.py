@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from vaeray import sweep as sw
-from vaeray.dryrun import ClusterView, concurrency
+from vaeray.sweep import spec as sw
+from vaeray.sweep.dryrun import ClusterView, concurrency
 
 from .conftest import REPO, VAERAY
 

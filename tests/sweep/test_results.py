@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from vaeray import results
+from vaeray.sweep import results
 
 
 def entry(cell, seed, beta, loss, status="completed", mig=None, step=100, error=None):

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from vaeray import sweep as sw
-from vaeray.results import Ledger, SweepStore
+from vaeray.sweep import spec as sw
+from vaeray.sweep.results import Ledger, SweepStore
 
 from .conftest import VAERAY
 

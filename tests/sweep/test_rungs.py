@@ -1,4 +1,4 @@
-"""Seed-grouped early stopping (vaeray.rungs, no Ray): decisions per configuration on the seed mean, seeds
+"""Seed-grouped early stopping (vaeray.sweep.rungs, no Ray): decisions per configuration on the seed mean, seeds
 together; the book survives a restored driver."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from vaeray.rungs import RungBook, SavedBook
+from vaeray.sweep.rungs import RungBook, SavedBook
 
 C, W, S = RungBook.CONTINUE, RungBook.WAIT, RungBook.STOP
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from vaeray import sweep as sw
-from vaeray.settings import SchedulerSpec
+from vaeray.sweep import spec as sw
+from vaeray.sweep.settings import SchedulerSpec
 
 
 def test_storage_is_made_absolute_and_uris_are_kept(make_sweep, tmp_path, monkeypatch):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from vaeray import sweep as sw
-from vaeray.identity import config_hash
+from vaeray.sweep import spec as sw
+from vaeray.sweep.identity import config_hash
 
 
 def by_cell(spec):

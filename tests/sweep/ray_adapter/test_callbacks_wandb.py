@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from vaeray import settings
-from vaeray import sweep as sw
-from vaeray import tune as vt
+from vaeray.sweep import settings
+from vaeray.sweep import spec as sw
+from vaeray.sweep.ray.callbacks import wandb_callback
+from vaeray.sweep.ray.runner import run_sweep
 
 SECRET = "vaeray-test-secret-0123456789abcdef0123456789abcdef"
 
@@ -18,7 +19,7 @@ def test_wandb_offline_one_run_per_trial_grouped_and_no_key_on_disk(ray_local, m
     monkeypatch.setenv("WANDB_API_KEY", SECRET)  # present, yet mode: offline must not use or store it
     monkeypatch.setenv("WANDB_SILENT", "true")
     spec = sw.load(make_sweep("wb", train={"steps": 20}, sweep={"wandb": {"mode": "offline", "project": "vaeray-tests"}}))
-    vt.run_sweep(spec, verbose=0)
+    run_sweep(spec, verbose=0)
     root = Path(spec.root)
     runs = sorted((root / "wandb").glob("offline-run-*"))  # kept with the sweep, ready for `wandb sync`
     assert len(runs) == len(spec.trials()) == 2
@@ -42,18 +43,18 @@ def test_wandb_offline_one_run_per_trial_grouped_and_no_key_on_disk(ray_local, m
 
 def test_wandb_off_adds_no_callback_and_auto_mode_is_offline_without_a_key(make_sweep, monkeypatch):
     notes: list[str] = []
-    assert vt._wandb_callback(sw.load(make_sweep("none")), notes) is None  # no wandb section: off
-    assert vt._wandb_callback(sw.load(make_sweep("off", sweep={"wandb": {"mode": "off"}})), notes) is None
+    assert wandb_callback(sw.load(make_sweep("none")), notes) is None  # no wandb section: off
+    assert wandb_callback(sw.load(make_sweep("off", sweep={"wandb": {"mode": "off"}})), notes) is None
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
-    cb = vt._wandb_callback(sw.load(make_sweep("auto", sweep={"wandb": {"project": "p"}})), notes)
+    cb = wandb_callback(sw.load(make_sweep("auto", sweep={"wandb": {"project": "p"}})), notes)
     assert cb.kwargs["mode"] == "offline" and cb._upload_timeout <= 120
     monkeypatch.setattr(settings, "wandb_logged_in", lambda: False)
-    cb = vt._wandb_callback(sw.load(make_sweep("online", sweep={"wandb": {"mode": "online"}})), notes)
+    cb = wandb_callback(sw.load(make_sweep("online", sweep={"wandb": {"mode": "online"}})), notes)
     assert cb.kwargs["mode"] == "offline" and any("logging offline" in n for n in notes)  # never a login prompt
 
 
 @pytest.mark.parametrize("mode", ["offline", "online"])
 def test_mode_with_a_key(make_sweep, monkeypatch, mode):
     monkeypatch.setenv("WANDB_API_KEY", SECRET)
-    cb = vt._wandb_callback(sw.load(make_sweep(mode, sweep={"wandb": {"mode": mode}})), [])
+    cb = wandb_callback(sw.load(make_sweep(mode, sweep={"wandb": {"mode": mode}})), [])
     assert cb.kwargs["mode"] == mode and cb.api_key is None  # the key stays in the environment only

@@ -18,10 +18,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import config as config_mod
-from .errors import ConfigError
+from .. import config as config_mod
+from ..errors import ConfigError
+from ..registry import METRICS, MODELS
 from .identity import config_hash
-from .registry import METRICS, MODELS
 from .space import MAX_CONFIGURATIONS, expand_grid, leaves, materialize, origins, point_rng, sample
 
 # Keys every trial reports whatever the model (vaeray.train.fit).

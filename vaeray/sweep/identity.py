@@ -4,7 +4,7 @@ A *configuration* is a resolved run config without its seed; its ``config_hash``
 canonical JSON, so two sweep files that resolve to the same config (a default spelled out, keys in another
 order) name the same configuration. A *trial* is a configuration plus one seed: ``<hash>-s<seed>``. These
 names are trial directories, W&B groups and ledger keys, which is what makes re-running a sweep file
-idempotent (see :mod:`vaeray.results`). No ``ray`` here.
+idempotent (see :mod:`vaeray.sweep.results`). No ``ray`` here.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """What a sweep still has to run, decided from its ledger (no Ray).
 
-The ledger, not Tune's experiment state, is the record of what is done (:mod:`vaeray.results`). Re-running a
+The ledger, not Tune's experiment state, is the record of what is done (:mod:`vaeray.sweep.results`). Re-running a
 sweep file therefore plans from it: an experiment an interruption left pending is restored only if its
 trials still belong to the sweep file (:func:`resumable`); then a new experiment runs what the ledger lacks
 (:func:`next_launch`): the missing trials for grid/random search, or for Optuna the configurations still
-owed to ``num_samples``, warm-started from the finished ones (:func:`warm_start`). :mod:`vaeray.tune`
+owed to ``num_samples``, warm-started from the finished ones (:func:`warm_start`). :mod:`vaeray.sweep.ray.runner`
 turns a plan into Tune experiments.
 """
 
@@ -21,7 +21,7 @@ from . import results
 from .configurations import Trial
 
 if TYPE_CHECKING:
-    from .sweep import SweepSpec
+    from .spec import SweepSpec
 
 
 def entries(spec: SweepSpec, store: results.SweepStore) -> list[dict[str, Any]]:

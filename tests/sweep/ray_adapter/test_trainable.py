@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vaeray import tune as vt
+from vaeray.sweep.ray import trainable as vt
 
 AUTO = {"train": {"device": "auto"}}
 

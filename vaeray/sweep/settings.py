@@ -4,7 +4,7 @@ Each group of settings is a frozen dataclass whose annotations are its schema: :
 mapping from the file against them with the same :mod:`vaeray.schema` rules as run configs, so a typo or an
 out-of-range value is one error line naming its key (``sweep.scheduler.grace_period``). :func:`parse_section`
 reads the whole section; what depends on the expanded configurations (the scheduler's default ``max_t``, the
-metric every model must report) is checked later by :func:`vaeray.sweep.parse`. No ``ray`` here.
+metric every model must report) is checked later by :func:`vaeray.sweep.spec.parse`. No ``ray`` here.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal
 
-from .errors import ConfigError, did_you_mean
-from .schema import Range, check_dataclass
-from .storage import resolve_storage
+from ..errors import ConfigError, did_you_mean
+from ..schema import Range, check_dataclass
+from ..storage import resolve_storage
 
 SEARCHES = ("grid", "random", "optuna")
 SCHEDULERS = ("none", "asha", "median")

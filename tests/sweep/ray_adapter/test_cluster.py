@@ -12,9 +12,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from vaeray import sweep as sw
-from vaeray import tune as vt
-from vaeray.dryrun import dry_run_report
+from vaeray.sweep import spec as sw
+from vaeray.sweep.ray import runner as vt
+from vaeray.sweep.dryrun import dry_run_report
 
 
 def reports(root: Path, experiment: str, trial: str) -> list[dict]:

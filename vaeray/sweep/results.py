@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .config import flatten
+from ..config import flatten
+from ..storage import delete, filesystem, is_uri, join_uri, list_dir, read_json, write_bytes, write_json
 from .identity import canonical_json, trial_id
-from .storage import delete, filesystem, is_uri, join_uri, list_dir, read_json, write_bytes, write_json
 
 LEDGER = "ledger"
 PENDING = "pending.json"
@@ -42,7 +42,7 @@ NOT_SUMMARISED = ("step", "lr", "examples_per_s", "resumed_from", "time_total_s"
 META = ("trial_id", "config_hash", "seed", "status", "error", "experiment", "resumed_from", "node_id", "device")
 
 if TYPE_CHECKING:
-    from .sweep import SweepSpec
+    from .spec import SweepSpec
 
 
 def now() -> str:

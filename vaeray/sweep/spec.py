@@ -1,19 +1,19 @@
 """Sweep files: a run config with search-space leaves plus a ``sweep:`` section (docs/sweeps.md).
 
-:func:`load` reads a sweep file and returns a validated :class:`SweepSpec`; :func:`dry_run_report` prints what
-it would run. None of it imports ``ray``: everything a researcher can get wrong is caught here, on the laptop,
-before a cluster starts, and :mod:`vaeray.tune` turns a :class:`SweepSpec` into Ray Tune experiments.
+:func:`load` reads a sweep file and returns a validated :class:`SweepSpec`. Everything a researcher can get
+wrong is caught here, on the laptop, before a cluster starts; :mod:`vaeray.sweep.dryrun` reports what a spec
+would run and :mod:`vaeray.sweep.ray` turns a spec into Ray Tune experiments. This module imports neither: it
+is the bottom of the sweep wing that they build on.
 
 The parts, one idea each:
 
-* :mod:`vaeray.space`: the leaves (``grid``, ``choice``, ``uniform``, ...), grid expansion and the
+* :mod:`~vaeray.sweep.space`: the leaves (``grid``, ``choice``, ``uniform``, ...), grid expansion and the
   deterministic draws that make seeds replicates and keep old configurations when a sweep is extended;
-* :mod:`vaeray.settings`: the ``sweep:`` section (search, seeds, metric, scheduler, resources, storage, W&B);
-* :mod:`vaeray.configurations`: templates resolved into validated run configs (seeds are an axis, not a
+* :mod:`~vaeray.sweep.settings`: the ``sweep:`` section (search, seeds, metric, scheduler, resources, storage, W&B);
+* :mod:`~vaeray.sweep.configurations`: templates resolved into validated run configs (seeds are an axis, not a
   hyperparameter) and the metrics each one reports;
-* :mod:`vaeray.identity`: config hash and trial id, which name directories, W&B groups and ledger entries;
-* this module: the spec that ties them together and the checks that need all of them at once;
-* :mod:`vaeray.dryrun`: the dry-run report.
+* :mod:`~vaeray.sweep.identity`: config hash and trial id, which name directories, W&B groups and ledger entries;
+* this module: the spec that ties them together and the checks that need all of them at once.
 """
 
 from __future__ import annotations
@@ -24,17 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import yamlio
-from .config import flatten
+from .. import yamlio
+from ..config import flatten
+from ..errors import ConfigError
+from ..storage import join_uri
 from .configurations import Configuration, Trial, check_metric, expand, representatives, resolve
-from .dryrun import dry_run_report
-from .errors import ConfigError
 from .identity import canonical_json, config_hash, digest, trial_id
 from .settings import Resources, SchedulerSpec, WandbSpec, parse_section
 from .space import Leaf, expand_grid, leaves, materialize, parse_space, render
-from .storage import join_uri
 
-__all__ = ["SweepSpec", "dry_run_report", "load", "parse"]
+__all__ = ["SweepSpec", "load", "parse"]
 
 
 @dataclass

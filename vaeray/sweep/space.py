@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, did_you_mean
+from ..errors import ConfigError, did_you_mean
+from ..schema import check
 from .identity import digest
-from .schema import check
 
 LEAVES = ("grid", "choice", "uniform", "loguniform", "randint")
 # Names other tools use for leaves; a mapping keyed by one of them is almost surely a mistyped leaf.

@@ -4,7 +4,7 @@ Tune's ASHA and median stopping decide per trial. With seeds as trials that woul
 configuration and keep another, and the survivors would be the lucky seeds, not the good configurations. So
 the decision is taken per configuration on its seed mean (docs/sweeps.md, "Early stopping decides per configuration"): the rules live
 in :class:`RungBook`, pure Python and tested without Ray, and :class:`SavedBook` keeps them in storage so a
-restored driver keeps the decisions made before an interruption. :class:`vaeray.tune.SeedGroupedScheduler`
+restored driver keeps the decisions made before an interruption. :class:`vaeray.sweep.ray.scheduler.SeedGroupedScheduler`
 is the thin Tune scheduler that feeds it reports and pauses, resumes or stops trials as it says.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from . import storage
+from .. import storage
 
 log = logging.getLogger(__name__)
 
