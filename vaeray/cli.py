@@ -99,11 +99,15 @@ def list_cmd(what) -> None:
 @_data_dir_option
 @click.option("--address", default=None, help="Ray cluster address (default: start a local Ray, or $RAY_ADDRESS).")
 @click.option("--storage", default=None, help="Override sweep.storage (local path or s3://, gs:// URI).")
-def sweep(sweep_file, dry_run, restart, data_dir, address, storage) -> None:
+@click.option(
+    "--set", "overrides", multiple=True, metavar="KEY=VALUE",
+    help="Override a value of the sweep file (repeatable), e.g. train.steps=200 or sweep.seeds=[0].",
+)
+def sweep(sweep_file, dry_run, restart, data_dir, address, storage, overrides) -> None:
     """Run (or resume) a sweep file on Ray Tune."""
     from .sweep.spec import load
 
-    spec = load(sweep_file, storage=storage)
+    spec = load(sweep_file, storage=storage, overrides=overrides)
     if dry_run:
         # Only a named cluster is asked for its resources (that needs Ray); otherwise this machine's count.
         cluster = None

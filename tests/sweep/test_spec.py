@@ -63,3 +63,27 @@ def test_importing_the_library_leaves_ray_out():
     assert out["ray"] == []
     core = ("train", "models", "data", "metrics", "config", "cli")
     assert {f"vaeray.{m}" for m in RAY_FREE + core} <= set(out["modules"])
+
+
+def test_set_overrides_apply_before_validation_and_change_identities(make_sweep):
+    """``vaeray sweep FILE --set ...``: a paper sweep's laptop size without editing the file."""
+    from vaeray.sweep.spec import load
+
+    path = make_sweep(model={"name": "vae", "net": "mlp", "hidden": [16], "latent_dim": {"grid": [2, 3]}})
+    plain = load(path)
+    small = load(path, overrides=["train.steps=7", "sweep.seeds=[5]", "model.latent_dim={grid: [2, 4, 6]}"])
+    assert [c.config["model"]["latent_dim"] for c in small.configurations] == [2, 4, 6]
+    assert {c.config["train"]["steps"] for c in small.configurations} == {7} and small.seeds == (5,)
+    assert small.overrides == ("train.steps=7", "sweep.seeds=[5]", "model.latent_dim={grid: [2, 4, 6]}")
+    assert {t.trial_id for t in plain.trials()}.isdisjoint(t.trial_id for t in small.trials())  # new configs, new ids
+
+
+@pytest.mark.parametrize(
+    "item, problem",
+    [("train.steps", "--set expects KEY=VALUE"), ("train.steps=-3", "train.steps: -3 is out of range"), ("train.lr=[", "--set train.lr")],
+)
+def test_bad_set_overrides_are_one_line(make_sweep, monkeypatch, capsys, item, problem):
+    path = make_sweep()
+    code, out, err = run_inprocess(monkeypatch, capsys, "sweep", str(path), "--dry-run", "--set", item)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert problem in err

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import yamlio
-from ..config import flatten
+from ..config import apply_overrides, flatten
 from ..errors import ConfigError
 from ..storage import join_uri
 from .configurations import Configuration, Trial, check_metric, expand, representatives, resolve
@@ -59,6 +59,7 @@ class SweepSpec:
     template: Any
     configurations: list[Configuration]
     notes: list[str] = field(default_factory=list)
+    overrides: tuple[str, ...] = ()  # the command line's --set items, applied before validation
 
     @property
     def root(self) -> str:
@@ -118,8 +119,13 @@ def varying_keys(configs: Sequence[Mapping[str, Any]]) -> list[str]:
     return [k for k in keys if len({canonical_json(f.get(k, "\0missing")) for f in flat}) > 1]
 
 
-def load(path: str | os.PathLike, storage: str | None = None) -> SweepSpec:
-    """Read and validate a sweep file; expand it into configurations. Raises :class:`ConfigError`."""
+def load(path: str | os.PathLike, storage: str | None = None, overrides: Sequence[str] = ()) -> SweepSpec:
+    """Read and validate a sweep file; expand it into configurations. Raises :class:`ConfigError`.
+
+    ``overrides`` are ``--set KEY=VALUE`` items applied to the file's contents first, exactly as for a run
+    config (``train.steps=200``, ``sweep.seeds=[0]``, ``model.latent_dim={grid: [2, 5]}``): the laptop size
+    of a paper sweep without editing the file. They change the trials' configs and so their identities.
+    """
     source = str(path)
     raw = yamlio.load(path)
     if raw is None:
@@ -127,7 +133,11 @@ def load(path: str | os.PathLike, storage: str | None = None) -> SweepSpec:
     if not isinstance(raw, Mapping):
         raise ConfigError("a sweep file is a mapping: a run config plus a 'sweep:' section", source=source)
     try:
-        return parse(raw, source, storage=storage, default_name=Path(source).stem)
+        if overrides:
+            raw = apply_overrides(raw, overrides)
+        spec = parse(raw, source, storage=storage, default_name=Path(source).stem)
+        spec.overrides = tuple(overrides)
+        return spec
     except ConfigError as e:  # checks deep in the settings know only the key path: name the file here, once
         if e.source:
             raise

@@ -139,7 +139,10 @@ def run_sweep(
     try:
         if restart:
             store.wipe()
-        store.save_sweep_file(Path(spec.source).read_text() if Path(spec.source).is_file() else "")
+        text = Path(spec.source).read_text() if Path(spec.source).is_file() else ""
+        if spec.overrides:  # the copy says how the file was run
+            text = "".join(f"# --set {item}\n" for item in spec.overrides) + text
+        store.save_sweep_file(text)
     except OSError as e:  # unreachable bucket, no credentials, read-only path: before anything starts
         raise ConfigError(f"cannot write to {spec.root}: {str(e).splitlines()[0][:200]}", "sweep.storage", spec.source) from None
     data_dir = str(Path(data_dir).expanduser().resolve()) if data_dir else None
