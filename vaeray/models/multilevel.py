@@ -173,9 +173,9 @@ class MLVAE(Model):
         eps = torch.randn_like(mean)[group] if self.content_sample == "group" else torch.randn_like(h["content_mu"])
         content = mean[group] + self.noise_scale * std[group] * eps
         rec = -self.decode(torch.cat([style, content], -1)).log_prob(batch.x)  # (B,)
-        zeros = torch.zeros_like(mean)
-        kl_style = kl_divergence(q_style, _gaussian(zeros, zeros))  # (B,)
-        kl_content = kl_divergence(_gaussian(mean, logvar), _gaussian(zeros, zeros))  # (B slots,)
+        zs, zc = torch.zeros_like(style), torch.zeros_like(mean)
+        kl_style = kl_divergence(q_style, _gaussian(zs, zs))  # (B,)
+        kl_content = kl_divergence(_gaussian(mean, logvar), _gaussian(zc, zc))  # (B slots,)
         kl_content = torch.where(counts > 0, kl_content, torch.zeros_like(kl_content))  # one KL per group
         n_groups = (counts > 0).sum().to(rec.dtype)
         terms = {
