@@ -154,12 +154,11 @@ def content_factors(
     """MIG and DCI of the single-image content codes against the shared factors of ``dsprites_groups``.
 
     The same estimators and defaults as the ``mig`` and ``dci`` metrics (disentanglement_lib), restricted to
-    the content latent (codes) and ``dataset.shared`` (factors). MIG needs at least two shared factors'
-    worth of information to be meaningful; with one shared factor it is the gap between the two most
-    informative content dimensions.
+    the content latent (codes) and ``dataset.shared`` (factors): a content latent that captures the shared
+    factors one per dimension scores high. (Style factors are not scored here: they live in the style latent.)
 
     Returns:
-        ``content_mig``, ``content_dci_disentanglement``, ``content_dci_completeness``,
+        ``content_mig``, ``content_dci_disentanglement`` (NaN with a single shared factor), ``content_dci_completeness``,
         ``content_dci_informativeness_test`` (mean accuracy of predicting each shared factor).
     """
     if not hasattr(dataset, "shared_factors"):
@@ -177,9 +176,11 @@ def content_factors(
     importance, _, test_acc = importance_matrix_gbt(
         codes_train, factors_train, codes_test, factors_test, random_state=seed
     )
+    # D scores each code's spread over the factors: with one shared factor it is undefined (entropy base 1)
+    disentanglement = dci_disentanglement(importance) if len(columns) > 1 else float("nan")
     return {
         "content_mig": mig_score,
-        "content_dci_disentanglement": dci_disentanglement(importance),
+        "content_dci_disentanglement": disentanglement,
         "content_dci_completeness": dci_completeness(importance),
         "content_dci_informativeness_test": test_acc,
     }
