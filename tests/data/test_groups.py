@@ -87,5 +87,5 @@ def test_dsprites_groups_share_the_chosen_factors(procedural_dsprites):
     assert torch.equal(data.keys_from_index(torch.tensor([0, 245760, 40960 * 5])), torch.tensor([0, 6, 5]))
     # the style factors still vary inside a group
     assert batch.factors[:, 2:].view(8, 4, 3).unique(dim=1).shape[1] > 1
-    with pytest.raises(ConfigError, match="shared must name dSprites factors"):
+    with pytest.raises(ConfigError, match="shared must name dsprites_groups factors"):
         DSpritesGroups(data_dir=root, source="procedural", shared=["colour"])

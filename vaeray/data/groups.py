@@ -33,7 +33,7 @@ from ..errors import ConfigError
 from ..registry import DATASETS
 from ..schema import Range
 from .base import Batch, Dataset
-from .dsprites import FACTOR_NAMES, DSprites
+from .dsprites import DSprites
 from .mnist import MNIST, FashionMNIST
 
 GroupSize = Annotated[int, Range(ge=1)] | None
@@ -121,31 +121,42 @@ class FashionMNISTGroups(GroupedData, FashionMNIST):
         self.init_groups(self.labels, group_size)
 
 
-@DATASETS.register("dsprites_groups")
-class DSpritesGroups(GroupedData, DSprites):
-    """dSprites grouped by the factors in ``shared`` (the content; the others are the style).
+class FactorGroups(GroupedData):
+    """Mixin over a :class:`GroundTruthDataset`: the group key is the combination of the ``shared`` factors'
+    classes (a mixed-radix number, computed from the index on the device); the other factors are the style."""
 
-    The key is the mixed-radix number of the shared factors' classes, computed from the index on the device.
-    ``group_size`` as ``mnist_groups``; other keys as ``dsprites``.
-    """
+    shared: tuple[str, ...] = ()
+    shared_factors: np.ndarray = np.zeros(0, dtype=np.int64)
 
-    def __init__(self, shared: list[str] = ("shape",), group_size: GroupSize = 2, **base):  # type: ignore[assignment]
-        super().__init__(**base)
-        unknown = [f for f in shared if f not in FACTOR_NAMES]
+    def init_factor_groups(self, shared: Sequence[str], group_size: int | None) -> None:
+        names = tuple(self.factor_names)  # type: ignore[attr-defined]
+        unknown = [f for f in shared if f not in names]
         if unknown or not shared:
-            raise ConfigError(
-                f"shared must name dSprites factors ({', '.join(FACTOR_NAMES)}), got {list(shared)}", "data.shared"
-            )
-        self.shared = tuple(f for f in FACTOR_NAMES if f in shared)  # factor order, whatever the list's order
-        self.shared_factors = np.array([FACTOR_NAMES.index(f) for f in self.shared])
+            name = getattr(self, "registry_name", type(self).__name__)
+            raise ConfigError(f"shared must name {name} factors ({', '.join(names)}), got {list(shared)}", "data.shared")
+        self.shared = tuple(f for f in names if f in shared)  # factor order, whatever the list's order
+        self.shared_factors = np.array([names.index(f) for f in self.shared])
         self.init_groups(self.keys_from_index(torch.arange(len(self), device=self.device)), group_size)
 
     def keys_from_index(self, index: torch.Tensor) -> torch.Tensor:
-        bases = torch.as_tensor(self.factor_bases[self.shared_factors], device=index.device)
-        sizes = torch.as_tensor(np.asarray(self.factor_sizes)[self.shared_factors], device=index.device)
+        bases = torch.as_tensor(self.factor_bases[self.shared_factors], device=index.device)  # type: ignore[attr-defined]
+        sizes_list = np.asarray(self.factor_sizes)[self.shared_factors].tolist()  # type: ignore[attr-defined]
+        sizes = torch.as_tensor(sizes_list, device=index.device)
         classes = torch.div(index[:, None], bases, rounding_mode="floor") % sizes  # (N, shared)
-        radix = torch.as_tensor(_radix(sizes.tolist()), device=index.device)
+        radix = torch.as_tensor(_radix(sizes_list), device=index.device)
         return (classes * radix).sum(-1)  # (no integer matmul on CUDA)
+
+
+@DATASETS.register("dsprites_groups")
+class DSpritesGroups(FactorGroups, DSprites):
+    """dSprites grouped by the factors in ``shared`` (the content; the others are the style), e.g. ``[shape]``:
+    each group holds sprites of one shape in random scales, orientations and positions. ``group_size``: k
+    (default 2, pairs as in weak supervision) or null (the keys present in a random batch); other keys as
+    ``dsprites``."""
+
+    def __init__(self, shared: list[str] = ("shape",), group_size: GroupSize = 2, **base):  # type: ignore[assignment]
+        super().__init__(**base)
+        self.init_factor_groups(shared, group_size)
 
 
 def _radix(sizes: Sequence[int]) -> list[int]:
