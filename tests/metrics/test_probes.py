@@ -49,7 +49,8 @@ def test_oracle_content_is_read_and_noise_style_is_at_chance():
 
 
 def test_accumulating_same_group_partners_recovers_noisy_content():
-    out = probe(Keyed(2000), oracle(1.2), Keyed(4000, offset=5000), num_train=None, num_test=None, group_sizes=[1, 3, 9])
+    train = Keyed(4000, offset=5000)
+    out = probe(Keyed(2000), oracle(1.2), train, num_train=None, num_test=None, group_sizes=[1, 3, 9])
     acc = [out[f"probe_content_accuracy_k{k}"] for k in (1, 3, 9)]
     assert acc[0] == out["probe_content_accuracy"]
     assert 0.3 < acc[0] < 0.75 and acc[0] + 0.1 < acc[1] < acc[2] and acc[2] > 0.8  # measured 0.43, 0.63, 0.86

@@ -82,7 +82,8 @@ def test_product_is_invariant_to_member_order():
 
 def test_average_mode_is_disentanglement_libs_pair_rule():
     gen = torch.Generator().manual_seed(4)
-    mu, logvar = torch.randn(2, 6, generator=gen, dtype=torch.float64), torch.randn(2, 6, generator=gen, dtype=torch.float64)
+    mu = torch.randn(2, 6, generator=gen, dtype=torch.float64)
+    logvar = torch.randn(2, 6, generator=gen, dtype=torch.float64)
     mean, log_v, _ = accumulate_evidence(mu, logvar, torch.tensor([0, 0]), mode="average")
     v1, v2 = torch.exp(logvar)
     new_var = 2 * v1 * v2 / (v1 + v2)  # weak_vae.py: new_var, new_mean
@@ -108,7 +109,8 @@ def build(net: str = "mlp", **over) -> MLVAE:
 
 def grouped_batch(n: int = 12) -> Batch:
     gen = torch.Generator().manual_seed(0)
-    return Batch(x=torch.rand(n, 1, 32, 32, generator=gen), group=torch.tensor([0, 0, 0, 0, 4, 4, 4, 7, 8, 8, 8, 8])[:n])
+    group = torch.tensor([0, 0, 0, 0, 4, 4, 4, 7, 8, 8, 8, 8])[:n]  # groups of 4, 3, 1, 4 in slots 0, 4, 7, 8
+    return Batch(x=torch.rand(n, 1, 32, 32, generator=gen), group=group)
 
 
 def last_linear(model: MLVAE) -> torch.nn.Linear:

@@ -74,7 +74,8 @@ def test_content_accuracy_grows_with_the_test_group_size(trained):
 
 def pixel_classifier(train) -> torch.nn.Module:
     torch.manual_seed(0)
-    clf = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
+    nn = torch.nn
+    clf = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 128), nn.ReLU(), nn.Linear(128, 10))
     opt = torch.optim.Adam(clf.parameters(), 1e-3)
     gen = torch.Generator().manual_seed(0)
     for _ in range(400):

@@ -133,13 +133,16 @@ class FactorGroups(GroupedData):
         unknown = [f for f in shared if f not in names]
         if unknown or not shared:
             name = getattr(self, "registry_name", type(self).__name__)
-            raise ConfigError(f"shared must name {name} factors ({', '.join(names)}), got {list(shared)}", "data.shared")
+            raise ConfigError(
+                f"shared must name {name} factors ({', '.join(names)}), got {list(shared)}", "data.shared"
+            )
         self.shared = tuple(f for f in names if f in shared)  # factor order, whatever the list's order
         self.shared_factors = np.array([names.index(f) for f in self.shared])
         self.init_groups(self.keys_from_index(torch.arange(len(self), device=self.device)), group_size)
 
     def keys_from_index(self, index: torch.Tensor) -> torch.Tensor:
-        bases = torch.as_tensor(self.factor_bases[self.shared_factors], device=index.device)  # type: ignore[attr-defined]
+        bases = self.factor_bases[self.shared_factors]  # type: ignore[attr-defined]
+        bases = torch.as_tensor(bases, device=index.device)
         sizes_list = np.asarray(self.factor_sizes)[self.shared_factors].tolist()  # type: ignore[attr-defined]
         sizes = torch.as_tensor(sizes_list, device=index.device)
         classes = torch.div(index[:, None], bases, rounding_mode="floor") % sizes  # (N, shared)

@@ -158,7 +158,8 @@ def content_factors(
     factors one per dimension scores high. (Style factors are not scored here: they live in the style latent.)
 
     Returns:
-        ``content_mig``, ``content_dci_disentanglement`` (NaN with a single shared factor), ``content_dci_completeness``,
+        ``content_mig``, ``content_dci_disentanglement`` (NaN with a single shared factor),
+        ``content_dci_completeness``,
         ``content_dci_informativeness_test`` (mean accuracy of predicting each shared factor).
     """
     if not hasattr(dataset, "shared_factors"):

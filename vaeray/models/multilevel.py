@@ -4,7 +4,7 @@ Generative model (Sec. 3): a group G of images shares one content latent C_G ~ N
 own style S_i ~ N(0, I); x_i ~ p(x | C_G, S_i). Inference factorises as q(S_i | x_i) q(C_G | X_G), and the
 content posterior is the **product** of the members' Gaussians ("evidence accumulation", Eq. 6-7):
 
-    q(C_G | X_G) ∝ Π_i q(C | x_i)   ⇒   Λ_G = Σ_i Λ_i,   μ_G = Λ_G⁻¹ Σ_i Λ_i μ_i      (diagonal Λ = 1/σ²)
+    q(C_G | X_G) ∝ Π_i q(C | x_i)   ⇒   Λ_G = Σ_i Λ_i,   μ_G = Λ_G⁻¹ Σ_i Λ_i μ_i   (Λ = 1/σ²)
 
 computed in log space (:func:`accumulate_evidence`) with gradients to every member. The loss is the negative
 group ELBO (Eq. 5) averaged over the groups in the batch:
