@@ -26,8 +26,14 @@ class ToyGroups(GroupedData, TensorDataset):
 
 def test_group_ids_split_blocks_by_key_and_name_groups_by_their_first_position():
     keys = torch.tensor([1, 1, 2, 1, 2, 2, 1, 1])
-    assert group_ids(keys, 4).tolist() == [0, 0, 2, 0, 4, 4, 6, 6]
-    assert group_ids(keys, 8).tolist() == [0, 0, 2, 0, 2, 2, 0, 0]  # one block: groups = keys present
+    assert group_ids(keys, 4, 3).tolist() == [0, 0, 2, 0, 4, 4, 6, 6]
+    assert group_ids(keys, 8, 3).tolist() == [0, 0, 2, 0, 2, 2, 0, 0]  # one block: groups = keys present
+    # against the definition, on random keys and blocks
+    gen = torch.Generator().manual_seed(0)
+    for block in (1, 3, 50, 200):
+        keys = torch.randint(0, 7, (200,), generator=gen)
+        expected = [next(j for j in range(200) if keys[j] == keys[i] and j // block == i // block) for i in range(200)]
+        assert group_ids(keys, block, 7).tolist() == expected
 
 
 def test_fixed_size_groups_share_a_key_and_come_in_blocks():

@@ -39,13 +39,27 @@ from .mnist import MNIST, FashionMNIST
 GroupSize = Annotated[int, Range(ge=1)] | None
 
 
-def group_ids(keys: torch.Tensor, block: int) -> torch.Tensor:
-    """Group ids (B,) for items with ``keys`` (B,): items in the same block of ``block`` consecutive positions
-    with equal keys form a group, whose id is the position of its first member (so ids lie in [0, B))."""
+def group_ids(keys: torch.Tensor, block: int, num_keys: int) -> torch.Tensor:
+    """Group ids (B,) for items with ``keys`` (B,) in [0, num_keys): items in the same block of ``block``
+    consecutive positions with equal keys form a group, whose id is the position of its first member (so ids
+    lie in [0, B)).
+
+    A stable sort and a segment minimum: O(B log B) and no host sync (``torch.unique`` would need one on
+    CUDA), so a large evaluation batch costs no B×B comparison matrix.
+    """
     n = keys.shape[0]
-    blocks = torch.arange(n, device=keys.device) // block
-    same = (keys[:, None] == keys[None, :]) & (blocks[:, None] == blocks[None, :])  # (B, B), B is small
-    return same.to(torch.uint8).argmax(dim=1)  # argmax returns the first maximal position
+    position = torch.arange(n, device=keys.device)
+    composite = (position // block) * num_keys + keys
+    order = torch.sort(composite, stable=True).indices  # equal composites are runs, in position order
+    sorted_keys = composite[order]
+    starts = torch.ones_like(sorted_keys, dtype=torch.bool)
+    starts[1:] = sorted_keys[1:] != sorted_keys[:-1]
+    run = torch.cumsum(starts.to(torch.int64), 0) - 1  # run index of each sorted item, in [0, B)
+    first = torch.full((n,), n, dtype=torch.int64, device=keys.device)
+    first = first.scatter_reduce(0, run, position[order], reduce="amin")
+    ids = torch.empty_like(position)
+    ids[order] = first[run]
+    return ids
 
 
 class GroupedData(Dataset):
@@ -91,7 +105,7 @@ class GroupedData(Dataset):
     def batch(self, index: torch.Tensor) -> Batch:
         index = index.to(self.device)
         out = super().batch(index)
-        out.group = group_ids(self.group_keys(index), self.group_size or len(index))
+        out.group = group_ids(self.group_keys(index), self.group_size or max(len(index), 1), self.num_keys)
         return out
 
     def to(self, device: torch.device | str) -> GroupedData:
