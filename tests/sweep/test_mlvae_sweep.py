@@ -16,12 +16,15 @@ from .conftest import REPO, VAERAY
 SWEEP = REPO / "sweeps" / "mlvae_mnist.yaml"
 
 
-def test_the_sweep_file_is_the_24_trial_grid(monkeypatch, capsys):
+def test_the_sweep_files_are_the_24_and_12_trial_grids(monkeypatch, capsys):
     code, out, err = run_inprocess(monkeypatch, capsys, "sweep", str(SWEEP), "--dry-run")
     assert code == 0, err
     assert "8 configurations x 3 seeds = 24 trials" in out
     header = next(line for line in out.splitlines() if line.strip().startswith("trial"))
     assert header.split()[1:4] == ["model.noise_scale", "model.content_sample", "model.accumulate"]
+    dsprites = str(REPO / "sweeps" / "mlvae_dsprites.yaml")
+    code, out, err = run_inprocess(monkeypatch, capsys, "sweep", dsprites, "--dry-run")
+    assert code == 0 and "4 configurations x 3 seeds = 12 trials" in out and "content_mig (max)" in out, err
 
 
 def test_vaeray_list_shows_the_family(monkeypatch, capsys):

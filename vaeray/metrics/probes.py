@@ -8,7 +8,8 @@ given), and the grouped dataset (:mod:`vaeray.data.groups`), whose **group key**
 ``probe`` (the paper's classification experiment, without the seed repository's leak):
 
 * codes: single-image posterior means of ``num_train`` items of the **training** split (the probe's training
-  set) and ``num_test`` items of the evaluation split (its test set);
+  set) and ``num_test`` items of the evaluation split (its test set; for a dataset without a test split,
+  such as dSprites, that is the training set again, drawn independently);
 * a multinomial logistic regression (sklearn ``LogisticRegression`` on standardised codes) per part, trained on
   the training codes' keys and scored on the test codes: ``probe_content_accuracy``, ``probe_style_accuracy``;
   ``probe_chance`` is the frequency of the commonest key among the test items;
