@@ -84,7 +84,7 @@ def test_average_mode_is_disentanglement_libs_pair_rule():
     gen = torch.Generator().manual_seed(4)
     mu = torch.randn(2, 6, generator=gen, dtype=torch.float64)
     logvar = torch.randn(2, 6, generator=gen, dtype=torch.float64)
-    mean, log_v, _ = accumulate_evidence(mu, logvar, torch.tensor([0, 0]), mode="average")
+    mean, log_v, _ = accumulate_evidence(mu, logvar, torch.tensor([0, 0]), mode="dlib_average")
     v1, v2 = torch.exp(logvar)
     new_var = 2 * v1 * v2 / (v1 + v2)  # weak_vae.py: new_var, new_mean
     torch.testing.assert_close(torch.exp(log_v[0]), new_var)

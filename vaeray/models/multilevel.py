@@ -34,7 +34,7 @@ from ..schema import Range
 from .base import Model
 from .likelihoods import LikelihoodName, likelihood
 
-Accumulation = Literal["product", "average"]
+Accumulation = Literal["product", "dlib_average"]
 
 
 def accumulate_evidence(
@@ -44,7 +44,7 @@ def accumulate_evidence(
 
     ``mode="product"`` is the paper's evidence accumulation: log Λ_G = logsumexp_i(−logvar_i) and
     μ_G = Σ_i w_i μ_i with w_i = Λ_i / Λ_G = exp(−logvar_i − log Λ_G) ∈ (0, 1], so no precision is ever
-    formed outside log space. ``mode="average"`` is disentanglement_lib's MLVae variant (Locatello et al.,
+    formed outside log space. ``mode="dlib_average"`` is disentanglement_lib's MLVae variant (Locatello et al.,
     ICML 2020, ``weak_vae.py``): the natural parameters are *averaged* (for a pair, var = 2 v1 v2 / (v1 + v2),
     i.e. Λ_G = (Λ_1 + Λ_2) / 2) with the same precision-weighted mean; it is not the product of Gaussians.
 
@@ -65,7 +65,7 @@ def accumulate_evidence(
     group_log_prec = torch.where(used, shift + torch.log(torch.where(used, total, torch.ones_like(total))), 0.0)
     weights = torch.exp(log_prec - group_log_prec[group])  # Λ_i / Σ_{j∈G} Λ_j
     mean = torch.zeros_like(mu).index_add(0, group, weights * mu)
-    if mode == "average":
+    if mode == "dlib_average":
         group_log_prec = group_log_prec - torch.log(counts.clamp_min(1.0)).unsqueeze(-1)
     elif mode != "product":
         raise ValueError(f"unknown accumulation '{mode}'")
@@ -87,7 +87,7 @@ class MLVAE(Model):
         likelihood, obs_scale: p(x | C, S), as for :class:`vaeray.models.gaussian.VAE`.
         accumulate: use the batch's groups (evidence accumulation); ``false`` treats every image as its own
             group, a two-latent VAE that ignores the grouping (the ablation).
-        accumulation: ``product`` (the paper) or ``average`` (disentanglement_lib's pair-averaging variant).
+        accumulation: ``product`` (the paper) or ``dlib_average`` (disentanglement_lib's pair-averaging variant).
         content_sample: ``member`` draws one content sample per member from q(C_G|X_G) (the author's
             corrected code), ``group`` one sample shared by the whole group (both "worked", footnote 1).
         noise_scale: std of the reparameterisation noise of the content sample, ε ~ N(0, noise_scale²); the
