@@ -80,6 +80,11 @@ def test_mnist_groups_are_digit_classes(mnist_root):
     assert (labels == labels[:, :1]).all() and batch.group.tolist() == [8 * (i // 8) for i in range(64)]
     test = DATASETS.build({"name": "mnist_groups", "size": 28}, "data", data_dir=str(mnist_root), split="test")
     assert len(test) == 10000 and torch.equal(test.group_keys(torch.arange(5)), torch.tensor([7, 2, 1, 0, 4]))
+    fashion = DATASETS.build(
+        {"name": "fashion_mnist_groups", "size": 28, "group_size": 5}, "data", data_dir=str(mnist_root), split="test"
+    )
+    batch = fashion.batch(fashion.sample_index(50, torch.Generator().manual_seed(0)))
+    assert fashion.num_keys == 10 and (batch.y.view(10, 5) == batch.y.view(10, 5)[:, :1]).all()
 
 
 def test_dsprites_groups_share_the_chosen_factors(procedural_dsprites):
