@@ -213,6 +213,9 @@ def test_represent_parts_accumulates_over_the_given_groups():
     torch.testing.assert_close(grouped["content"][7], single["content"][7])  # a group of one
     torch.testing.assert_close(grouped["style"], single["style"])  # style never pools
     assert model.represent(x).shape == (12, 7)
+    ablation = build(accumulate=False)
+    ablation.load_state_dict(model.state_dict())
+    torch.testing.assert_close(ablation.represent_parts(x, group)["content"], grouped["content"])  # pools at test time
 
 
 def test_swap_grid_decodes_style_rows_and_content_columns():

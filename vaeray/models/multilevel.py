@@ -85,8 +85,9 @@ class MLVAE(Model):
         net: ``mlp`` (the paper's MNIST nets: 784-500-heads, tanh) or ``burgess`` (32×32 / 64×64 conv nets).
         hidden, activation: MLP hidden sizes (encoder order; the decoder mirrors them) and non-linearity.
         likelihood, obs_scale: p(x | C, S), as for :class:`vaeray.models.gaussian.VAE`.
-        accumulate: use the batch's groups (evidence accumulation); ``false`` treats every image as its own
-            group, a two-latent VAE that ignores the grouping (the ablation).
+        accumulate: train with the batch's groups (evidence accumulation); ``false`` treats every image as its
+            own group, a two-latent VAE that ignores the grouping (the ablation). Test-time accumulation
+            (:meth:`represent_parts` with group ids) pools either way.
         accumulation: ``product`` (the paper) or ``dlib_average`` (disentanglement_lib's pair-averaging variant).
         content_sample: ``member`` draws one content sample per member from q(C_G|X_G) (the author's
             corrected code), ``group`` one sample shared by the whole group (both "worked", footnote 1).
@@ -194,7 +195,8 @@ class MLVAE(Model):
         h = self.heads(x)
         if group is None:
             return {"style": h["style_mu"], "content": h["content_mu"]}
-        mean, _, _, group = self.content_posterior(h, group)
+        # test-time accumulation applies whatever ``accumulate`` was in training (the ablation can pool too)
+        mean, _, _ = accumulate_evidence(h["content_mu"], h["content_logvar"], group, self.accumulation)
         return {"style": h["style_mu"], "content": mean[group]}
 
     @torch.no_grad()
