@@ -74,7 +74,10 @@ class Registry:
 
 MODELS = Registry("model", injected=("observation_shape", "dataset_size"))
 DATASETS = Registry("dataset", injected=("data_dir", "split", "device"))
-METRICS = Registry("metric", injected=("dataset", "represent", "log_likelihood", "seed", "device"))
+METRICS = Registry(
+    "metric",
+    injected=("dataset", "represent", "log_likelihood", "seed", "device", "represent_parts", "train_dataset"),
+)
 
 
 def load_all() -> None:

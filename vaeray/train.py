@@ -262,6 +262,8 @@ def evaluate(
             dataset=data,
             represent=model.represent,
             log_likelihood=model.log_likelihood,
+            represent_parts=getattr(model, "represent_parts", None),  # style/content models (ml_vae)
+            train_dataset=train_data,
             seed=cfg["seed"],
             device=device,
         )

@@ -68,3 +68,19 @@ def image_grid(images: torch.Tensor, ax=None, title: str | None = None):
     if title:
         ax.set_title(title)
     return ax
+
+
+def plot_swap_grid(model, style_x: torch.Tensor, content_x: torch.Tensor, ax=None):
+    """Style/content swap grid of a Multi-Level VAE (Bouchacourt et al. 2018, Fig. 3), as one image.
+
+    The top-left cell is blank, the first row shows the content sources ``content_x``, the first column the
+    style sources ``style_x``, and cell (i, j) decodes the style of ``style_x[i]`` with the content of
+    ``content_x[j]`` (``model.swap``). Returns the axes of an (n_style + 1) × (n_content + 1) image grid.
+    """
+    swapped = model.swap(style_x, content_x)  # (rows, cols, C, H, W)
+    rows, cols = swapped.shape[:2]
+    grid = torch.zeros(rows + 1, cols + 1, *swapped.shape[2:], device=swapped.device)
+    grid[0, 1:] = content_x
+    grid[1:, 0] = style_x
+    grid[1:, 1:] = swapped
+    return image_grid(grid, ax=ax, title="row: style source, column: content source")

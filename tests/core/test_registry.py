@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 
 from tests.conftest import Squares, tiny_config
 from vaeray.config import validate
+from vaeray.data.groups import FactorGroups
 from vaeray.errors import ConfigError
 from vaeray.metrics import KEYS
 from vaeray.metrics.evaluate import evaluate
@@ -21,17 +24,35 @@ SMALL = {
 }
 
 
+class GroupedSquares(FactorGroups, Squares):
+    """Squares grouped by size (the groups are the sizes present in a batch): every model gets ``Batch.group``
+    (only ml_vae reads it), and the style/content metrics get a grouped dataset."""
+
+    def __init__(self):
+        super().__init__()
+        self.init_factor_groups(["size"], None)
+
+
+ML_VAE = {"name": "ml_vae", "hidden": [16], "style_dim": 2, "content_dim": 2}
+
+
 @pytest.mark.parametrize("name", sorted(METRICS))
 def test_metric_reports_exactly_its_declared_keys(name):
     """The sweep layer validates `sweep.metric` against these declarations, so they must be the truth."""
     data = Squares()
     cfg = validate(tiny_config())
     model = build_model(cfg, data)
+    extra = {}
+    if "represent_parts" in inspect.signature(METRICS.get(name)).parameters:  # style/content metrics
+        data = GroupedSquares()
+        extra["represent_parts"] = build_model(validate({**tiny_config(), "model": ML_VAE}), data).represent_parts
     params = METRICS.parameters(name)
     kwargs = {k: v for k, v in SMALL.items() if k in params}
     if name == "factor_vae_score":
         kwargs["batch_size"] = 8
-    out = evaluate({name: kwargs}, dataset=data, represent=model.represent, log_likelihood=model.log_likelihood)
+    out = evaluate(
+        {name: kwargs}, dataset=data, represent=model.represent, log_likelihood=model.log_likelihood, **extra
+    )
     declared = set(METRICS.get(name).keys)
     if name == "nll":  # bits/dim only for non-binary data
         assert set(out) == {"nll", "nll_se"} and set(out) <= declared
@@ -41,7 +62,7 @@ def test_metric_reports_exactly_its_declared_keys(name):
 
 
 def test_every_model_builds_from_its_defaults():
-    data = Squares()
+    data = GroupedSquares()
     for name in MODELS:
         spec = {"name": name}
         if "net" in MODELS.parameters(name):

@@ -7,6 +7,7 @@ metric's definition, defaults and keys. Nothing here imports ``ray``.
 """
 
 from . import aam, dci, factor_vae, likelihood, mig, modularity, sap  # noqa: F401  (registers the metrics)
+from . import probes  # noqa: F401  (ML-VAE: probe, content_factors)
 from .evaluate import evaluate, validate_specs
 from .likelihood import iwae_bound, log_importance_weights, log_likelihood
 from ..registry import METRICS
@@ -20,6 +21,11 @@ KEYS = {
     "sap": ("sap",),
     "modularity_explicitness": ("modularity", "explicitness_train", "explicitness_test"),
     "nll": ("nll", "nll_se", "bits_per_dim", "bits_per_dim_se"),
+    "probe": ("probe_chance", "probe_content_accuracy", "probe_style_accuracy")
+    + tuple(f"probe_content_accuracy_k{k}" for k in (1, 2, 5, 10)),  # the default group_sizes
+    "content_factors": (
+        "content_mig", "content_dci_disentanglement", "content_dci_completeness", "content_dci_informativeness_test"
+    ),
 }
 for _name, _keys in KEYS.items():
     METRICS.get(_name).keys = _keys

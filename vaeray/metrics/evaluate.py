@@ -3,14 +3,15 @@
 :func:`validate_specs` checks the section against the registered metrics' signatures before anything runs
 (unknown names with a did-you-mean, unknown keys and wrongly typed values with their dotted path), and
 :func:`evaluate` runs it, handing each metric only the injected arguments its signature asks for
-(``dataset``, ``represent``, ``log_likelihood``, ``seed``, ``device``). No ``ray`` here: the Ray adapter
+(``dataset``, ``represent``, ``log_likelihood``, ``seed``, ``device``; and for style/content probes
+``represent_parts`` and ``train_dataset``, the split the model was trained on). No ``ray`` here: the Ray adapter
 calls this like any other caller.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -60,6 +61,8 @@ def evaluate(
     dataset: Dataset,
     represent: Represent | None = None,
     log_likelihood: LogLikelihood | None = None,
+    represent_parts: Callable[..., dict] | None = None,
+    train_dataset: Dataset | None = None,
     seed: int = 0,
     device: torch.device | str | None = None,
     path: str = "eval.metrics",
@@ -67,7 +70,9 @@ def evaluate(
     """Run every metric in ``specs`` and merge their flat, metric-prefixed results.
 
     A metric taking ``represent`` needs a dataset with ground-truth factors and a ``represent``; one taking
-    ``log_likelihood`` needs a ``log_likelihood``. Each violation is a :class:`ConfigError` naming the metric,
+    ``log_likelihood`` needs a ``log_likelihood``, one taking ``represent_parts`` (style/content posterior means,
+    :mod:`.probes`) a model that has them. ``train_dataset`` defaults to ``dataset``. Each violation is a
+    :class:`ConfigError` naming the metric,
     raised before any metric runs.
     """
     specs = validate_specs(specs, path)
@@ -75,6 +80,8 @@ def evaluate(
         "dataset": dataset,
         "represent": represent,
         "log_likelihood": log_likelihood,
+        "represent_parts": represent_parts,
+        "train_dataset": train_dataset if train_dataset is not None else dataset,
         "seed": seed,
         "device": torch.device(device) if device is not None else dataset.device,
     }
@@ -90,6 +97,11 @@ def evaluate(
                 )
             if represent is None:
                 raise ConfigError(f"metric '{name}' needs a representation function (represent)", f"{path}.{name}")
+        if "represent_parts" in accepted and represent_parts is None:
+            raise ConfigError(
+                f"metric '{name}' needs a model with style and content latents (represent_parts, e.g. ml_vae)",
+                f"{path}.{name}",
+            )
         if "log_likelihood" in accepted and log_likelihood is None:
             raise ConfigError(f"metric '{name}' needs a model with a log_likelihood estimate", f"{path}.{name}")
         calls.append((name, fn, {**{k: v for k, v in injected.items() if k in accepted}, **kwargs}))
