@@ -1,6 +1,7 @@
 """Datasets; importing this package registers them all (this import list is the dataset list)."""
 
 from . import dsprites, images, mnist  # noqa: F401  (registration side effects)
+from . import sequences  # noqa: F401  (mnist_sequences, dsprites_sequences)
 from .base import Batch, Dataset, GroundTruthDataset, TensorDataset, default_data_dir
 from .dsprites import DSprites
 from .images import CelebA, Chairs
