@@ -7,6 +7,7 @@ metric's definition, defaults and keys. Nothing here imports ``ray``.
 """
 
 from . import aam, dci, factor_vae, likelihood, mig, modularity, sap  # noqa: F401  (registers the metrics)
+from . import equivariance, sequence_likelihood  # noqa: F401  (TVAE: equivariance, capcorr, sequence_nll)
 from .evaluate import evaluate, validate_specs
 from .likelihood import iwae_bound, log_importance_weights, log_likelihood
 from ..registry import METRICS
@@ -20,6 +21,10 @@ KEYS = {
     "sap": ("sap",),
     "modularity_explicitness": ("modularity", "explicitness_train", "explicitness_test"),
     "nll": ("nll", "nll_se", "bits_per_dim", "bits_per_dim_se"),
+    "equivariance": ("equivariance_error", "equivariance_error_untrained", "equivariance_error_random",
+                     "equivariance_error_ratio"),
+    "capcorr": ("capcorr", "capcorr_posX", "capcorr_posY", "capcorr_orientation", "capcorr_scale"),
+    "sequence_nll": ("sequence_nll", "sequence_nll_per_frame", "sequence_nll_frame", "sequence_nll_frame_reference"),
 }
 for _name, _keys in KEYS.items():
     METRICS.get(_name).keys = _keys

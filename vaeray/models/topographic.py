@@ -25,6 +25,7 @@ images ``(B, C, H, W)`` is read as sequences of one frame (the 2-D TVAE on plain
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from typing import Annotated, Literal
@@ -90,6 +91,9 @@ class _Topographic(Model):
         self.eps = eps
         self.mu = nn.Parameter(torch.tensor(float(mu_init))) if grouper is not None else None
         self.register_buffer("_zeros", torch.zeros(s), persistent=False)
+        # the model as initialised, outside the module tree (not trained, not saved): the equivariance
+        # metric reports its figure beside the trained one (represent(x, untrained=True))
+        self._initial = [copy.deepcopy(self)]
 
     # --- shapes ---------------------------------------------------------------------------------------------
     def _sequences(self, x: torch.Tensor) -> torch.Tensor:
@@ -146,8 +150,12 @@ class _Topographic(Model):
         return {"loss": rec + kl, "rec": rec, "kl": kl, "kl_z": kl_z, "kl_u": kl_u}
 
     @torch.no_grad()
-    def represent(self, x: torch.Tensor) -> torch.Tensor:
-        """t at the posterior means of z and u: ``(B, S, n_caps, cap_dim)``."""
+    def represent(self, x: torch.Tensor, untrained: bool = False) -> torch.Tensor:
+        """t at the posterior means of z and u: ``(B, S, n_caps, cap_dim)``; ``untrained``: of the model as
+        it was initialised (the equivariance metric's baseline)."""
+        if untrained:
+            initial = self._initial[0].to(x.device)
+            return initial.represent(x)
         x = self._sequences(x)
         qz, qu = self._posteriors(x)
         t = self.topographic(qz.mean, qu.mean if qu is not None else None)
