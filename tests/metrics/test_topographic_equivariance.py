@@ -70,7 +70,7 @@ def test_offsets_lower_the_error_without_any_equivariance():
 
 
 class IndexSprites(GroundTruthDataset):
-    """The dSprites factor grid with 1×1×1 'images' holding the index (so CapCorr tests need no rendering)."""
+    """The dSprites factor grid with 1×1×1 'images' holding index / size (CapCorr tests need no rendering)."""
 
     factor_names = ("shape", "scale", "orientation", "posX", "posY")
     factor_sizes = FACTOR_SIZES
@@ -80,7 +80,7 @@ class IndexSprites(GroundTruthDataset):
         return int(np.prod(self.factor_sizes))
 
     def observations(self, index):
-        return index.double().reshape(-1, 1, 1, 1)
+        return (index.float() / len(self)).reshape(-1, 1, 1, 1)
 
 
 class IndexSequences(DSpritesSequences):
@@ -146,9 +146,9 @@ def test_sequence_nll_reports_both_estimates_and_the_reference_convention():
     data = IndexSequences(split="test", num_test=6, seed=0)
     torch.manual_seed(0)
     model = MODELS.build({"name": "tvae", "n_caps": 2, "cap_dim": 3, "k_time": 3, "net": "mlp", "hidden": [8],
-                          "mu_init": 1.0}, "model", observation_shape=(15, 1, 1, 1)).double()
-    scaled = lambda x, k, per="sequence": model.log_likelihood(x / 1e5, k, per=per)  # noqa: E731  (inputs in [0, 1])
-    out = evaluate({"sequence_nll": {"k": 5, "num_sequences": 6, "batch_size": 3}}, dataset=data, log_likelihood=scaled)
+                          "mu_init": 1.0}, "model", observation_shape=(15, 1, 1, 1))
+    out = evaluate({"sequence_nll": {"k": 5, "num_sequences": 6, "batch_size": 3}}, dataset=data,
+                   log_likelihood=model.log_likelihood)
     assert out["sequence_nll_per_frame"] == pytest.approx(out["sequence_nll"] / 15)
     assert out["sequence_nll_frame_reference"] == pytest.approx(out["sequence_nll_frame"] - math.log(5))
     assert out["sequence_nll_frame"] > 0 and math.isfinite(out["sequence_nll"])

@@ -28,17 +28,21 @@ orientation, scale steps by one grid value per frame, modulo its size. ``factors
 from __future__ import annotations
 
 import math
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
 
 from ..errors import ConfigError
 from ..registry import DATASETS
+from ..schema import Range
 from .base import Batch, Dataset, GroundTruthDataset
 from .sequence_ops import colourise, perspective, rotate_scale
 
 MNIST_KINDS = ("rotation", "scale", "hue", "rotation_hue", "perspective_hue")
 MNIST_TRANSFORMS = ("single", *MNIST_KINDS)
+Transforms = Literal["single", "rotation", "scale", "hue", "rotation_hue", "perspective_hue"]
+Frames = Annotated[int, Range(ge=1)]
 
 
 def factor_sets(s: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -81,10 +85,10 @@ class MNISTSequences(Dataset):
         data_dir: str | None = None,
         split: str = "train",
         device: str = "cpu",
-        n_transforms: int = 18,
-        transforms: str = "single",
-        test_transforms: str | None = None,
-        limit: int | None = None,
+        n_transforms: Frames = 18,
+        transforms: Transforms = "single",
+        test_transforms: Transforms | None = None,
+        limit: Annotated[int, Range(ge=1)] | None = None,
         seed: int = 0,
         download: bool = False,
     ):
@@ -183,9 +187,9 @@ class DSpritesSequences(Dataset):
         data_dir: str | None = None,
         split: str = "train",
         device: str = "cpu",
-        n_transforms: int = 15,
-        source: str = "auto",
-        num_test: int = 1000,
+        n_transforms: Frames = 15,
+        source: Literal["auto", "official", "procedural"] = "auto",
+        num_test: Annotated[int, Range(ge=1)] = 1000,
         seed: int = 0,
         download: bool = False,
     ):
