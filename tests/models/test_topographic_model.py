@@ -165,3 +165,14 @@ def test_per_frame_estimate_equals_the_sequence_estimate_for_one_frame():
     torch.manual_seed(1)
     b = m.log_likelihood(x, k=20, per="frame")
     torch.testing.assert_close(a, b[:, 0])
+
+
+def test_untrained_representation_is_the_initial_model_and_not_saved(seqs):
+    m = build("tvae")
+    before = m.represent(seqs)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(0.1)
+    assert not torch.allclose(m.represent(seqs), before)
+    torch.testing.assert_close(m.represent(seqs, untrained=True), before)
+    assert set(m.state_dict()) == {k for k, _ in m.named_parameters()} and "mu" in m.state_dict()

@@ -154,7 +154,7 @@ class _Topographic(Model):
         """t at the posterior means of z and u: ``(B, S, n_caps, cap_dim)``; ``untrained``: of the model as
         it was initialised (the equivariance metric's baseline)."""
         if untrained:
-            initial = self._initial[0].to(x.device)
+            initial = self._initial[0].to(x.device, x.dtype)
             return initial.represent(x)
         x = self._sequences(x)
         qz, qu = self._posteriors(x)
