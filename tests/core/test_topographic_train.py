@@ -14,7 +14,7 @@ from tests.conftest import run_inprocess, shared_data_dir
 from vaeray import config as config_mod
 from vaeray.errors import ConfigError
 from vaeray.metrics.equivariance import random_capsule_error
-from vaeray.models.base import Model, ParamGroup
+from vaeray.models.base import Model
 from vaeray.train import make_optimizers
 
 

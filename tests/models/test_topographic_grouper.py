@@ -13,7 +13,7 @@ from vaeray.models.grouper import Grouper, window
 
 
 def naive_shifting(u2, k_time, n_off, roll=True, band_clip=False):
-    """v[b,l,c,d] = Σ_{δ ∈ window(k_time)} Σ_{|e| ≤ n_off} u2[b, (l+δ) mod S, c, (d + δ + e) mod D], as loops."""
+    """v[b,l,c,d] = Σ_{δ ∈ window(k_time)} Σ_{|e| ≤ n_off} u2[b, (l+δ) mod S, c, (d+δ+e) mod D], as loops."""
     B, S, C, D = u2.shape
     win = list(window(k_time))
     v = torch.zeros_like(u2)

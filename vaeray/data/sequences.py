@@ -113,7 +113,9 @@ class MNISTSequences(Dataset):
         self.observation_shape = (s, 3, 28, 28)
         self.factor_sizes = (s, s, s)
         self.sets = factor_sets(s)
-        self.table = None if split == "train" else _draw(len(images), self.kinds, s, torch.Generator().manual_seed(seed), "cpu")
+        self.table = None
+        if split != "train":
+            self.table = _draw(len(images), self.kinds, s, torch.Generator().manual_seed(seed), "cpu")
         self.device = torch.device("cpu")
         self.to(device)
 
@@ -235,7 +237,8 @@ class DSpritesSequences(Dataset):
         else:
             start, moving = self.table[0][index], self.table[1][index]
         s = self.n_transforms
-        bases = torch.as_tensor(np.concatenate([np.cumprod(self.factor_sizes[::-1])[::-1][1:], [1]]), device=self.device)
+        sub_bases = np.concatenate([np.cumprod(self.factor_sizes[::-1])[::-1][1:], [1]])
+        bases = torch.as_tensor(sub_bases, device=self.device)
         classes0 = torch.div(start[:, None], bases, rounding_mode="floor") % self.sizes  # (B, 5) subgrid classes
         factor = torch.as_tensor(DSPRITES_MOVING, device=self.device)[moving]  # (B,)
         onehot = torch.nn.functional.one_hot(factor, 5)  # (B, 5)

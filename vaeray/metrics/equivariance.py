@@ -6,8 +6,8 @@ by its norm over the capsule dimension, for a sequence of S frames,
     E_eq = ½ Σ_{τ=1}^{S−1} Σ_l Σ_{c,d} | t̂[(l−τ) mod S, c, (d−τ) mod D] − t̂[l, c, d] |,
 
 i.e. every frame compared with every other frame rolled by their distance, both directions, halved. For
-D = S this is the sum over unordered pairs of ‖Roll_δ(t̂_l) − t̂_{l+δ}‖₁. A capsule that rolls by one position
-per frame with the input gives 0.
+D = S this is the sum over unordered pairs of ‖Roll_δ(t̂_l) − t̂_{l+δ}‖₁. A capsule that rolls by one
+position per frame with the input gives 0.
 
 Baselines, always reported beside it, because the raw number also rewards invariance (a constant capsule
 gives 0) and offsets (positive activations lower it): the same figure for the *untrained* model (from

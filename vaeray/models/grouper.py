@@ -37,7 +37,7 @@ from torch import nn
 
 
 def window(k: int) -> range:
-    """Offsets covered by an extent-``k`` window: −m…m for k = 2m+1, −(k/2−1)…k/2 for even k (the reference)."""
+    """Offsets of an extent-``k`` window: −m…m for k = 2m+1, −(k/2−1)…k/2 for even k (the reference's)."""
     if k < 1:
         raise ValueError(f"a window needs an extent ≥ 1, got {k}")
     return range(k // 2 - k + 1, k // 2 + 1)
