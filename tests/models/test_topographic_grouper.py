@@ -1,4 +1,4 @@
-"""The TVAE grouper W against naive loops of its double sums (Keller & Welling 2021, Eq. 7) and the reference's
+"""The TVAE grouper W against naive loops of its double sums (Keller & Welling 2021, shifting temporal coherence) and the reference's
 padded transposed-convolution construction."""
 
 from __future__ import annotations

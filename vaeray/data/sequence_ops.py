@@ -1,4 +1,4 @@
-"""Batched image transformations for the Topographic VAE's sequence data (Keller & Welling 2021, Sec. 5).
+"""Batched image transformations for the Topographic VAE's sequence data (Keller & Welling 2021).
 
 Each function takes a whole stack of frames and per-frame parameters, so a batch of B sequences of S frames is
 one ``affine_grid``/``grid_sample`` call on the training device (no per-frame Python loop, no kornia).

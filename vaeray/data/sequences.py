@@ -1,4 +1,4 @@
-"""Transformation sequences for the Topographic VAE (Keller & Welling, NeurIPS 2021, Sec. 5 and App. B).
+"""Transformation sequences for the Topographic VAE (Keller & Welling, NeurIPS 2021).
 
 A batch is ``Batch(x=(B, S, C, H, W))``: B sequences of S frames (``observation_shape = (S, C, H, W)``), with
 ``factors`` ``(B, S, K)`` the integer class of every factor in every frame and ``extra["transform"]`` ``(B,)``

@@ -1,4 +1,4 @@
-"""Equivariance error and capsule correlation of the Topographic VAE (Keller & Welling 2021, Sec. 5, App. B).
+"""Equivariance error and capsule correlation of the Topographic VAE (Keller & Welling 2021).
 
 **Equivariance error** (the paper's E_eq, in its units: a sum per sequence). With t̂ each capsule of t divided
 by its norm over the capsule dimension, for a sequence of S frames,

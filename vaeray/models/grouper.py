@@ -1,6 +1,6 @@
 """The topographic grouper W of the Topographic VAE (Keller & Welling, NeurIPS 2021, arXiv 2109.01394).
 
-The TVAE's variable is t = (z − μ)/√(W u²) (Eq. 4; the reference adds μ, see :mod:`.topographic`), and W sums
+The TVAE's variable is t = (z − μ)/√(W u²) (the reference adds μ, see :mod:`.topographic`), and W sums
 squared u over a neighbourhood. Everything here is one operation: a **circular cross-correlation** of u² with a
 0/1 kernel over two axes,
 
@@ -9,7 +9,7 @@ squared u over a neighbourhood. Everything here is one operation: a **circular c
 where the two axes are (time, capsule dimension) for the 1-D capsule models and (row, column) of a capsule
 viewed as a square torus for the 2-D model. The kernels:
 
-* **shifting** (TVAE, Eq. 7 with Roll_δ): time offsets δ over a window of ``k_time`` frames and, at each δ,
+* **shifting** (TVAE, Σ_δ W Roll_δ(u²_{l+δ})): time offsets δ over a window of ``k_time`` frames and, at each δ,
   capsule offsets ε = δ + e with |e| ≤ ``n_off_diag`` (a band of K = 2·n_off_diag + 1): the neighbourhood seen
   at time l + δ is rolled by δ positions, so an activation moving one capsule position per frame keeps one
   coherent variance ("shifting temporal coherence").

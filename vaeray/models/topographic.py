@@ -1,17 +1,17 @@
 """Topographic VAE (Keller & Welling, "Topographic VAEs learn Equivariant Capsules", NeurIPS 2021,
 arXiv 2109.01394) and its paper variants: BubbleVAE, L0, the non-topographic baseline and the 2-D TVAE.
 
-Generative model (Sec. 3–4): per frame l, z_l, u_l ~ N(0, I) and
+Generative model (the paper's topographic generative model): per frame l, z_l, u_l ~ N(0, I) and
 
     t_l = (z_l + μ) / √(W u²_{l±·} + ε),       x_l ~ Bernoulli(g(t_l)),
 
 a topographic Student-t-like variable whose variance is shared by a neighbourhood W over capsule dimensions
-and time (:mod:`.grouper`). The paper writes z − μ (Eq. 4); the reference code adds a single learned scalar,
-initialised to ``mu_init``, and so do we (the sign is absorbed by the parameter). Inference (Sec. 4): two
+and time (:mod:`.grouper`). The paper writes z − μ; the reference code adds a single learned scalar,
+initialised to ``mu_init``, and so do we (the sign is absorbed by the parameter). Inference: two
 independent Gaussian encoders q(z_l|x_l), q(u_l|x_l) of the same shape, one frame at a time.
 
-Objective: t has no closed-form density, so, as the paper does (Eq. 9 with the "push-forward" argument of
-Sec. 4), the ELBO is taken over (z, u) — whose priors and posteriors are Gaussian — with t a deterministic
+Objective: t has no closed-form density, so, as the paper does (t is a deterministic transform of the
+Gaussian pair), the ELBO is taken over (z, u) — whose priors and posteriors are Gaussian — with t a deterministic
 function of them:
 
     ELBO = E_q [ Σ_l log p(x_l | t_l(z, u)) ] − Σ_l KL(q(z_l|x_l) ‖ N(0,I)) − Σ_l KL(q(u_l|x_l) ‖ N(0,I)),
@@ -209,7 +209,7 @@ Positive = Annotated[float, Range(gt=0)]
 
 @MODELS.register("tvae")
 class TopographicVAE(_Topographic):
-    """The TVAE with shifting temporal coherence (Keller & Welling 2021, Eq. 7).
+    """The TVAE with shifting temporal coherence (Keller & Welling 2021: W summed over a time window with Roll_δ).
 
     Args:
         n_caps, cap_dim: capsules and their size (the latent has n_caps·cap_dim units per frame).
@@ -247,7 +247,7 @@ class TopographicVAE(_Topographic):
 
 @MODELS.register("bubble_vae")
 class BubbleVAE(_Topographic):
-    """BubbleVAE (Keller & Welling 2021, Sec. 5): stationary temporal coherence, a k_time × k_space box of u²
+    """BubbleVAE (Keller & Welling 2021): stationary temporal coherence, a k_time × k_space box of u²
     with no roll (the reference's ``Stationary_Capsules_1d``). Arguments as :class:`TopographicVAE`."""
 
     def __init__(
