@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -74,3 +75,28 @@ def test_vaeray_train_on_mnist_rotation_sequences_lowers_the_loss(tmp_path, mnis
     last = rows[-1]
     assert last["equivariance_error_random"] == pytest.approx(random_capsule_error(6, 6, 6))
     assert all(k in last for k in ("equivariance_error", "equivariance_error_untrained", "sequence_nll_frame"))
+
+
+def test_resuming_a_tvae_run_equals_not_stopping():
+    """Random sequence draws come from the checkpointed torch RNG, so stop + resume changes nothing."""
+    from tests.metrics.test_topographic_equivariance import IndexSequences
+    from vaeray.train import fit
+
+    cfg = {
+        "seed": 3,
+        "model": {"name": "tvae", "n_caps": 2, "cap_dim": 5, "k_time": 3, "net": "mlp", "hidden": [8],
+                  "mu_init": 2.0},
+        "data": {"name": "dsprites_sequences", "n_transforms": 15},
+        "train": {"steps": 20, "batch_size": 4, "optimizer": "sgd", "lr": 1e-2, "momentum": 0.9, "log_every": 10,
+                  "checkpoint_every": 10, "device": "cpu"},
+    }
+    data = IndexSequences()
+    states = []
+    # deep copies: a state handed to report shares the optimizer's buffers, which training then mutates
+    fit(cfg, dataset=data, report=lambda m, s: s is not None and states.append(copy.deepcopy(s)))
+    straight, half = states[-1], states[0]
+    resumed = []
+    fit(cfg, dataset=data, checkpoint=half, report=lambda m, s: s is not None and resumed.append(s))
+    assert half["step"] == 10 and resumed[-1]["step"] == 20
+    for k, v in straight["model"].items():
+        assert torch.equal(v, resumed[-1]["model"][k]), k
