@@ -75,6 +75,12 @@ def test_vaeray_train_on_mnist_rotation_sequences_lowers_the_loss(tmp_path, mnis
     last = rows[-1]
     assert last["equivariance_error_random"] == pytest.approx(random_capsule_error(6, 6, 6))
     assert all(k in last for k in ("equivariance_error", "equivariance_error_untrained", "sequence_nll_frame"))
+    # `vaeray eval` rebuilds the run's own initial model, so the untrained baseline is the same number
+    code, _, err = run_inprocess(monkeypatch, capsys, "eval", str(run_dir), "--data-dir", str(mnist_dir))
+    assert code == 0, err
+    again = json.loads((run_dir / "eval.json").read_text())
+    for key in ("equivariance_error", "equivariance_error_untrained"):
+        assert again[key] == pytest.approx(last[key], rel=1e-6)
 
 
 def test_resuming_a_tvae_run_equals_not_stopping():
