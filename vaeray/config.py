@@ -29,6 +29,7 @@ class TrainConfig:
     batch_size: Annotated[int, Range(ge=1)] = 64
     lr: Annotated[float, Range(gt=0)] = 5e-4
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    momentum: Annotated[float, Range(ge=0)] = 0.0  # sgd only (the Topographic VAE's runs use 0.9)
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: Annotated[float, Range(ge=0)] = 0.0
     grad_clip: Annotated[float, Range(gt=0)] | None = None

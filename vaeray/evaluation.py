@@ -16,7 +16,7 @@ from . import checkpoint as ckpt
 from . import config as config_mod
 from .errors import ConfigError
 from .rundir import CONFIG, FINAL, LAST
-from .train import build_dataset, build_model, evaluate, resolve_device
+from .train import build_dataset, build_model, evaluate, resolve_device, seed_everything
 
 
 def evaluate_run(
@@ -37,6 +37,9 @@ def evaluate_run(
     if not cfg["eval"]["metrics"]:
         raise ConfigError("no metrics to run: set eval.metrics in the config or with --set eval.metrics.NAME={}")
     dev = resolve_device(device or cfg["train"]["device"])
+    # seeded as fit seeds, so the model is built from the run's own initial state (models that report an
+    # untrained baseline, such as the Topographic VAE's equivariance error, then report the run's)
+    seed_everything(cfg["seed"])
     data = build_dataset(cfg, "train", dev, data_dir)
     model = build_model(cfg, data).to(dev)
     model.load_state_dict(state["model"])

@@ -61,7 +61,7 @@ def make_optimizers(model: Model, tc: config_mod.TrainConfig) -> dict[str, torch
         wd = group.weight_decay if group.weight_decay is not None else tc.weight_decay
         betas = group.betas if group.betas is not None else tc.betas
         if tc.optimizer == "sgd":
-            opt = torch.optim.SGD(group.params, lr=lr, weight_decay=wd, **group.extra)
+            opt = torch.optim.SGD(group.params, lr=lr, momentum=tc.momentum, weight_decay=wd, **group.extra)
         else:
             cls = torch.optim.AdamW if tc.optimizer == "adamw" else torch.optim.Adam
             opt = cls(group.params, lr=lr, betas=betas, weight_decay=wd, **group.extra)

@@ -20,7 +20,7 @@ load_all()
 
 SMALL = {
     "num_train": 200, "num_test": 100, "num_eval": 100, "num_variance_estimate": 200, "n_estimators": 5,
-    "k": 4, "num_examples": 8, "batch_size": 16,
+    "k": 4, "num_examples": 8, "batch_size": 16, "num_sequences": 8,
 }
 
 
@@ -34,6 +34,7 @@ class GroupedSquares(FactorGroups, Squares):
 
 
 ML_VAE = {"name": "ml_vae", "hidden": [16], "style_dim": 2, "content_dim": 2}
+SEQUENCE_METRICS = {"equivariance", "capcorr", "sequence_nll"}  # Topographic VAE: sequences and a sequence model
 
 
 @pytest.mark.parametrize("name", sorted(METRICS))
@@ -41,6 +42,12 @@ def test_metric_reports_exactly_its_declared_keys(name):
     """The sweep layer validates `sweep.metric` against these declarations, so they must be the truth."""
     data = Squares()
     cfg = validate(tiny_config())
+    if name in SEQUENCE_METRICS:
+        from tests.metrics.test_topographic_equivariance import IndexSequences
+
+        data = IndexSequences(split="test", num_test=8)
+        cfg = validate({**tiny_config(), "model": {"name": "tvae", "n_caps": 2, "cap_dim": 15, "k_time": 3,
+                                                   "net": "mlp", "hidden": [8]}})
     model = build_model(cfg, data)
     extra = {}
     if "represent_parts" in inspect.signature(METRICS.get(name)).parameters:  # style/content metrics

@@ -8,6 +8,7 @@ metric's definition, defaults and keys. Nothing here imports ``ray``.
 
 from . import aam, dci, factor_vae, likelihood, mig, modularity, sap  # noqa: F401  (registers the metrics)
 from . import probes  # noqa: F401  (ML-VAE: probe, content_factors)
+from . import equivariance, sequence_likelihood  # noqa: F401  (TVAE: equivariance, capcorr, sequence_nll)
 from .evaluate import evaluate, validate_specs
 from .likelihood import iwae_bound, log_importance_weights, log_likelihood
 from ..registry import METRICS
@@ -26,6 +27,10 @@ KEYS = {
     "content_factors": (
         "content_mig", "content_dci_disentanglement", "content_dci_completeness", "content_dci_informativeness_test"
     ),
+    "equivariance": ("equivariance_error", "equivariance_error_untrained", "equivariance_error_random",
+                     "equivariance_error_ratio"),
+    "capcorr": ("capcorr", "capcorr_posX", "capcorr_posY", "capcorr_orientation", "capcorr_scale"),
+    "sequence_nll": ("sequence_nll", "sequence_nll_per_frame", "sequence_nll_frame", "sequence_nll_frame_reference"),
 }
 for _name, _keys in KEYS.items():
     METRICS.get(_name).keys = _keys
