@@ -13,6 +13,7 @@ training 2N steps equals training N, stopping, resuming and training N more, par
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import random
@@ -274,10 +275,14 @@ def evaluate(
 def state_dict(
     model: Model, optimizers: Mapping[str, torch.optim.Optimizer], step: int, cfg: Mapping, generator
 ) -> dict[str, Any]:
-    """The whole training state as one dict of tensors and plain values (loadable with ``weights_only=True``)."""
+    """The whole training state as one dict of tensors and plain values (loadable with ``weights_only=True``).
+
+    A snapshot, not a view: ``Optimizer.state_dict()`` returns the live moment buffers, which later steps keep
+    updating in place, so they are copied too (a caller that keeps the state in memory, such as a NaN restart
+    or a test, would otherwise hold a state that drifts)."""
     return {
         "model": {k: v.detach().clone() for k, v in model.state_dict().items()},
-        "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+        "optimizers": {k: copy.deepcopy(o.state_dict()) for k, o in optimizers.items()},
         "step": step,
         "config": dict(cfg),
         "rng": rng_state(generator),

@@ -117,3 +117,15 @@ def test_batch_factors_match_the_numpy_mapping():
     index = torch.randint(len(data), (50,))
     batch = data.batch(index)
     assert torch.equal(batch.factors, torch.as_tensor(data.factors_from_index(index.numpy())))
+
+
+def test_reported_states_are_snapshots_not_views():
+    """A state kept in memory resumes like one saved to disk: the optimizer's moment buffers in it do not
+    move with later steps (``Optimizer.state_dict()`` alone returns the live buffers)."""
+    cfg = tiny_config(train={"steps": 40, "log_every": 5, "checkpoint_every": 20})
+    full_rows, full_states = run(cfg)
+    in_memory = full_states[0]  # taken at step 20, held while 20 more steps ran
+    resumed_rows, resumed_states = run(cfg, checkpoint=in_memory)
+    for k, v in full_states[-1]["model"].items():
+        assert torch.equal(v, resumed_states[-1]["model"][k]), k
+    assert [r["loss"] for r in resumed_rows] == [r["loss"] for r in full_rows if r["step"] > 20]
