@@ -25,6 +25,7 @@ import torch
 
 from . import config as config_mod
 from .data.base import Dataset
+from .early_stopping import EarlyStopping, validation_elbo
 from .errors import CheckpointError, DivergenceError
 from .models.base import Model
 from .perf import tune_allocator
@@ -138,6 +139,7 @@ def fit(
     if checkpoint is not None:
         step = load_state(checkpoint, model, optimizers, generator, cfg)
     report = report or (lambda metrics, state: None)
+    stopper, valid = _early_stopping(cfg, tc, device, data_dir)
 
     sums: dict[str, torch.Tensor] = {}
     count, t0, bar = 0, time.perf_counter(), _progress(progress, step, tc.steps)
@@ -168,7 +170,13 @@ def fit(
         count += 1
         if bar is not None:
             bar.update(1)
-        last = step == tc.steps
+        stop = False
+        if stopper is not None and step % tc.early_stop_every == 0:  # type: ignore[operator]
+            value = validation_elbo(model, valid, step, tc.early_stop_examples, tc.batch_size)
+            stop = stopper.update(value, step, model)
+        last = step == tc.steps or stop
+        if last and stopper is not None:
+            stopper.restore(model)  # the final evaluation and checkpoint see the best validated weights
         do_ckpt = last or step % tc.checkpoint_every == 0
         do_eval = last or (ec.every is not None and step % ec.every == 0)
         if step % tc.log_every == 0 or do_ckpt or do_eval:
@@ -183,11 +191,31 @@ def fit(
                 metrics.update(evaluate(model, cfg, data, data_dir=data_dir, device=device, data=held_out))
             if bar is not None:
                 bar.set_postfix(loss=f"{metrics['loss']:.4g}")
+            if stopper is not None:
+                metrics.update(stopper.metrics(), stopped_early=float(stop))
             report(metrics, state_dict(model, optimizers, step, cfg, generator) if do_ckpt else None)
             sums, count, t0 = {}, 0, time.perf_counter()
+        if stop:
+            break
     if bar is not None:
         bar.close()
     return metrics
+
+
+def _early_stopping(cfg: Mapping[str, Any], tc: config_mod.TrainConfig, device, data_dir):
+    """(EarlyStopping, validation split) when ``train.early_stop_every`` is set, else (None, None)."""
+    if tc.early_stop_every is None:
+        return None, None
+    from .errors import ConfigError
+
+    splits = getattr(DATASETS.get(cfg["data"]["name"]), "splits", ())
+    if "valid" not in splits:
+        raise ConfigError(
+            f"early stopping needs a 'valid' split; {cfg['data']['name']} has {', '.join(splits)}",
+            "train.early_stop_every",
+        )
+    stopper = EarlyStopping(tc.early_stop_patience, tc.early_stop_burn_in, tc.early_stop_min_delta)
+    return stopper, build_dataset(cfg, "valid", device, data_dir)
 
 
 def _backward(terms: Mapping[str, torch.Tensor], groups: Mapping[str, list], grad_clip: float | None) -> None:
