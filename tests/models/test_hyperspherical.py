@@ -115,5 +115,4 @@ def test_vaeray_train_on_static_mnist_lowers_loss_and_nll(model, static_dir, tmp
     data = build_dataset(resolved, "train", "cpu", str(static_dir))
     init = build_model(resolved, data)
     nll0 = evaluate(init, resolved, data, data_dir=str(static_dir))["nll"]
-    print("loss", rows[0]["loss"], rows[-1]["loss"], "nll", rows[-1]["nll"], nll0)
     assert rows[-1]["nll"] < nll0 - 100
