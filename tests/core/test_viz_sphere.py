@@ -72,7 +72,7 @@ def test_samples_and_interpolation_figures() -> None:
     ax = plot_interpolation(model, x[:1], x[1:], steps=5)
     strip = np.asarray(ax.images[0].get_array())
     assert strip.shape == (28, 140)
-    ends = model.decode(model.represent(x)).mean[:, 0].numpy()
+    ends = model.decode(model.represent(x)).mean[:, 0].detach().numpy()
     np.testing.assert_allclose(strip[:, :28], ends[0], atol=1e-5)  # the strip starts and ends at the two codes
     np.testing.assert_allclose(strip[:, -28:], ends[1], atol=1e-5)
     assert interpolation(model, x[:1], x[1:], 5).shape == (5, 1, 28, 28)
