@@ -58,7 +58,9 @@ def hammer(points: torch.Tensor | np.ndarray) -> np.ndarray:
     return np.stack([2 * np.sqrt(2) * np.cos(lat) * np.sin(lon / 2) / denom, np.sqrt(2) * np.sin(lat) / denom], 1)
 
 
-def plot_hammer(codes: torch.Tensor, labels: torch.Tensor | np.ndarray | None = None, ax=None, title: str | None = None):
+def plot_hammer(
+    codes: torch.Tensor, labels: torch.Tensor | np.ndarray | None = None, ax=None, title: str | None = None
+):
     """Scatter S² codes (N, 3) in the Hammer projection, coloured by ``labels``; returns the axes."""
     if codes.shape[-1] != 3:
         raise ValueError(f"the Hammer projection needs S² codes (N, 3), got {tuple(codes.shape)}")

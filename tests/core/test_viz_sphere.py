@@ -10,7 +10,15 @@ import pytest
 import torch
 
 from vaeray.registry import MODELS, load_all
-from vaeray.viz_sphere import great_circle_codes, hammer, interpolation, plot_hammer, plot_interpolation, plot_samples, slerp
+from vaeray.viz_sphere import (
+    great_circle_codes,
+    hammer,
+    interpolation,
+    plot_hammer,
+    plot_interpolation,
+    plot_samples,
+    slerp,
+)
 
 load_all()
 

@@ -87,7 +87,8 @@ def test_train_is_rebinarised_per_batch_and_heldout_is_fixed(omni_dir) -> None:
     valid = Omniglot(data_dir=str(root), split="valid")
     again = Omniglot(data_dir=str(root), split="valid")
     v = valid.observations(torch.arange(200))
-    assert torch.equal(v, valid.observations(torch.arange(200))) and torch.equal(v, again.observations(torch.arange(200)))
+    assert torch.equal(v, valid.observations(torch.arange(200)))
+    assert torch.equal(v, again.observations(torch.arange(200)))
     dyn = Omniglot(data_dir=str(root), split="valid", heldout="dynamic")
     assert not torch.equal(dyn.observations(torch.arange(200)), dyn.observations(torch.arange(200)))
 

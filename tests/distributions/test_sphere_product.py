@@ -13,11 +13,12 @@ from vaeray.distributions import HypersphericalUniform, PowerSpherical, ProductS
 
 def make(batch: int = 6) -> tuple[ProductSpheres, ProductSpheres]:
     g = torch.Generator().manual_seed(0)
+    f64 = torch.float64
     norm = lambda x: x / x.norm(dim=-1, keepdim=True)  # noqa: E731
-    a = VonMisesFisher(norm(torch.randn(batch, 3, generator=g, dtype=torch.float64)), torch.full((batch,), 4.0, dtype=torch.float64))
-    b = PowerSpherical(norm(torch.randn(batch, 5, generator=g, dtype=torch.float64)), torch.full((batch,), 9.0, dtype=torch.float64))
+    a = VonMisesFisher(norm(torch.randn(batch, 3, generator=g, dtype=f64)), torch.full((batch,), 4.0, dtype=f64))
+    b = PowerSpherical(norm(torch.randn(batch, 5, generator=g, dtype=f64)), torch.full((batch,), 9.0, dtype=f64))
     q = ProductSpheres([a, b])
-    prior = ProductSpheres([HypersphericalUniform(3, dtype=torch.float64), HypersphericalUniform(5, dtype=torch.float64)])
+    prior = ProductSpheres([HypersphericalUniform(3, dtype=f64), HypersphericalUniform(5, dtype=f64)])
     return q, prior
 
 

@@ -144,7 +144,8 @@ def test_kl_to_uniform_equals_monte_carlo(p: int, kappa: float) -> None:
 
 
 def test_kl_vanishes_as_kappa_goes_to_zero_and_grows_with_kappa() -> None:
-    kl = kl_divergence(VonMisesFisher(unit(10, 0).expand(4, 10), torch.tensor([1e-4, 1.0, 10.0, 100.0])), HypersphericalUniform(10))
+    q = VonMisesFisher(unit(10, 0).expand(4, 10), torch.tensor([1e-4, 1.0, 10.0, 100.0], dtype=torch.float64))
+    kl = kl_divergence(q, HypersphericalUniform(10))
     assert kl[0] < 1e-8 and (kl.diff() > 0).all()
     # small-κ limit: KL ≈ κ²/(2p)
     assert kl[0].item() == pytest.approx(1e-8 / 20, rel=1e-2)

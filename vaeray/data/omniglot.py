@@ -115,7 +115,9 @@ class Omniglot(TensorDataset):
         labels = one_hot_labels(raw.get(tkey), images.shape[0])
         if split != "test":
             if images.shape[0] <= VALID_SIZE:
-                raise DataMissingError(f"{path}: 'data' holds {images.shape[0]} images, fewer than the {VALID_SIZE} held out")
+                raise DataMissingError(
+                    f"{path}: 'data' holds {images.shape[0]} images, fewer than the {VALID_SIZE} held out"
+                )
             order = torch.from_numpy(np.random.default_rng(SPLIT_SEED).permutation(images.shape[0]))
             keep = order[-VALID_SIZE:] if split == "valid" else order[:-VALID_SIZE]
             keep = keep.sort().values  # file order within the split

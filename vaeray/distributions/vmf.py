@@ -109,7 +109,9 @@ class _ImplicitW(torch.autograd.Function):
     """Returns the sampled w; its κ-gradient is the implicit one."""
 
     @staticmethod
-    def forward(ctx, kappa: torch.Tensor, w: torch.Tensor, a: torch.Tensor, p: int) -> torch.Tensor:  # type: ignore[override]
+    def forward(  # type: ignore[override]
+        ctx, kappa: torch.Tensor, w: torch.Tensor, a: torch.Tensor, p: int
+    ) -> torch.Tensor:
         ctx.save_for_backward(kappa, w, a)
         ctx.p = p
         return w.clone()
