@@ -43,6 +43,8 @@ class TrainConfig:
     early_stop_burn_in: Annotated[int, Range(ge=0)] = 0
     early_stop_min_delta: Annotated[float, Range(ge=0)] = 0.0
     early_stop_examples: Annotated[int, Range(ge=1)] | None = None
+    # on a NaN/inf loss, reload the last good checkpoint (in memory) with fresh noise, up to this many times
+    nan_restarts: Annotated[int, Range(ge=0)] = 0
 
 
 @dataclass(frozen=True)

@@ -140,6 +140,8 @@ def fit(
         step = load_state(checkpoint, model, optimizers, generator, cfg)
     report = report or (lambda metrics, state: None)
     stopper, valid = _early_stopping(cfg, tc, device, data_dir)
+    restarts = 0
+    good = _snapshot(model, optimizers, step, cfg, generator) if tc.nan_restarts else None
 
     sums: dict[str, torch.Tensor] = {}
     count, t0, bar = 0, time.perf_counter(), _progress(progress, step, tc.steps)
@@ -153,10 +155,15 @@ def fit(
         except ValueError as e:  # torch.distributions argument validation: parameters went NaN/inf
             if "found invalid values" not in str(e):
                 raise
-            raise DivergenceError(
+            error = DivergenceError(
                 f"the model diverged at step {step}: a distribution parameter became NaN or infinite "
                 "(lower train.lr, set train.grad_clip, or check the data)"
-            ) from None
+            )
+            if good is None or restarts >= tc.nan_restarts:
+                raise error from None
+            restarts += 1
+            step, sums, count = _restart(good, restarts, model, optimizers, generator, cfg), {}, 0
+            continue
         _backward(terms, groups, tc.grad_clip)
         scale = min(1.0, (step + 1) / tc.lr_warmup_steps) if tc.lr_warmup_steps else 1.0
         for opt in optimizers.values():
@@ -181,7 +188,14 @@ def fit(
         do_eval = last or (ec.every is not None and step % ec.every == 0)
         if step % tc.log_every == 0 or do_ckpt or do_eval:
             metrics = {k: float(v) / count for k, v in sums.items()}
-            _check_finite(metrics, step)
+            try:
+                _check_finite(metrics, step)
+            except DivergenceError:
+                if good is None or restarts >= tc.nan_restarts:
+                    raise
+                restarts += 1
+                step, sums, count = _restart(good, restarts, model, optimizers, generator, cfg), {}, 0
+                continue
             elapsed = time.perf_counter() - t0
             metrics.update(step=step, lr=optimizers[next(iter(optimizers))].param_groups[0]["lr"])
             metrics["examples_per_s"] = count * tc.batch_size / elapsed if elapsed > 0 else math.nan
@@ -193,13 +207,38 @@ def fit(
                 bar.set_postfix(loss=f"{metrics['loss']:.4g}")
             if stopper is not None:
                 metrics.update(stopper.metrics(), stopped_early=float(stop))
-            report(metrics, state_dict(model, optimizers, step, cfg, generator) if do_ckpt else None)
+            if tc.nan_restarts:
+                metrics["nan_restarts"] = restarts
+            state = state_dict(model, optimizers, step, cfg, generator) if do_ckpt else None
+            if state is not None and good is not None:
+                good = _snapshot(model, optimizers, step, cfg, generator)
+            report(metrics, state)
             sums, count, t0 = {}, 0, time.perf_counter()
         if stop:
             break
     if bar is not None:
         bar.close()
     return metrics
+
+
+def _snapshot(model: Model, optimizers: Mapping, step: int, cfg: Mapping, generator) -> dict[str, Any]:
+    """The training state, detached from the live optimizer tensors (Adam updates its moments in place)."""
+    import copy
+
+    state = state_dict(model, optimizers, step, cfg, generator)
+    state["optimizers"] = copy.deepcopy(state["optimizers"])
+    return state
+
+
+def _restart(good: Mapping[str, Any], restarts: int, model: Model, optimizers: Mapping, generator, cfg) -> int:
+    """Reload ``good`` (the last checkpoint whose metrics were finite) and return its step, as the product-space
+    S-VAE code's ``-mr`` NaN restarts do. The random state is then reseeded: replaying the same draws from the
+    same state would diverge at the same step again."""
+    step = load_state(good, model, optimizers, generator, cfg)
+    seed = int(cfg["seed"]) + 1_000_003 * restarts
+    torch.manual_seed(seed)
+    generator.manual_seed(seed)
+    return step
 
 
 def _early_stopping(cfg: Mapping[str, Any], tc: config_mod.TrainConfig, device, data_dir):

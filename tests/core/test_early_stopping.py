@@ -1,15 +1,18 @@
 """Early stopping on the validation ELBO (train.early_stop_*): the rule itself, and fit() stopping, restoring the
-best weights and refusing datasets without a validation split."""
+best weights and refusing datasets without a validation split; NaN restarts (train.nan_restarts)."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
 
 from tests.conftest import Squares, tiny_config
 from vaeray.early_stopping import EarlyStopping, validation_elbo
-from vaeray.errors import ConfigError
-from vaeray.registry import DATASETS
+from vaeray.errors import ConfigError, DivergenceError
+from vaeray.models.gaussian import VAE
+from vaeray.registry import DATASETS, MODELS
 from vaeray.train import build_dataset, build_model, fit
 
 
@@ -64,3 +67,40 @@ def test_no_validation_split_is_a_config_error() -> None:
     cfg = tiny_config(train={"early_stop_every": 5})
     with pytest.raises(ConfigError, match="needs a 'valid' split"):
         fit(cfg)
+
+
+class FlakyVAE(VAE):
+    """A VAE whose loss is NaN once, at step 12; records the steps its loss was called at."""
+
+    calls: list[int] = []
+    failed = False
+
+    def loss(self, batch, step):
+        FlakyVAE.calls.append(step)
+        terms = super().loss(batch, step)
+        if step == 12 and not FlakyVAE.failed:
+            FlakyVAE.failed = True
+            terms["loss"] = terms["loss"] * float("nan")
+        return terms
+
+
+if "test_flaky_vae" not in MODELS:
+    MODELS.register("test_flaky_vae")(FlakyVAE)
+
+
+def test_nan_restart_reloads_the_last_good_checkpoint() -> None:
+    FlakyVAE.calls, FlakyVAE.failed = [], False
+    cfg = tiny_config(
+        model={"name": "test_flaky_vae"},
+        train={"steps": 20, "log_every": 5, "checkpoint_every": 10, "nan_restarts": 1},
+    )
+    rows = []
+    final = fit(cfg, report=lambda m, s: rows.append(m))
+    assert final["step"] == 20 and final["nan_restarts"] == 1 and math.isfinite(final["loss"])
+    back = next(i for i in range(1, len(FlakyVAE.calls)) if FlakyVAE.calls[i] < FlakyVAE.calls[i - 1])
+    assert FlakyVAE.calls[back] == 10  # resumed from the step-10 checkpoint, not from the start
+    assert [r["step"] for r in rows] == [5, 10, 10 + 5, 20] and all(math.isfinite(r["loss"]) for r in rows)
+    # without restarts the same failure ends the run with one line
+    FlakyVAE.calls, FlakyVAE.failed = [], False
+    with pytest.raises(DivergenceError, match="diverged"):
+        fit({**cfg, "train": {**cfg["train"], "nan_restarts": 0}})
