@@ -116,3 +116,8 @@ def test_vaeray_train_on_static_mnist_lowers_loss_and_nll(model, static_dir, tmp
     init = build_model(resolved, data)
     nll0 = evaluate(init, resolved, data, data_dir=str(static_dir))["nll"]
     assert rows[-1]["nll"] < nll0 - 100
+
+
+def test_burgess_net_on_28_pixel_images_is_a_config_error():
+    with pytest.raises(ConfigError, match="model.net: the Burgess net takes 32×32 or 64×64"):
+        build((1, 28, 28), net="burgess")

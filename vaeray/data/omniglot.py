@@ -50,15 +50,20 @@ def git_blob_id(path: Path) -> str:
 
 
 def download_chardata(dest: Path) -> None:
-    """Fetch ``chardata.mat`` to ``dest`` and check its git blob id; a mismatch removes it and raises."""
-    fetch(OMNIGLOT_URL, dest)
-    got = git_blob_id(dest)
-    if got != OMNIGLOT_GIT_BLOB:
-        os.remove(dest)
-        raise DataMissingError(
-            f"checksum mismatch for {OMNIGLOT_URL}: git blob id {got}, expected {OMNIGLOT_GIT_BLOB}; "
-            f"download it again and put it at {dest}"
-        )
+    """Fetch ``chardata.mat``, check its git blob id, and only then rename it to ``dest`` (so a concurrent trial
+    never reads an unchecked file); a mismatch removes the download and raises one line."""
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.download")
+    try:
+        fetch(OMNIGLOT_URL, tmp)
+        got = git_blob_id(tmp)
+        if got != OMNIGLOT_GIT_BLOB:
+            raise DataMissingError(
+                f"checksum mismatch for {OMNIGLOT_URL}: git blob id {got}, expected {OMNIGLOT_GIT_BLOB}; "
+                f"download it again and put it at {dest}"
+            )
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def columns_to_images(data: np.ndarray) -> torch.Tensor:

@@ -85,9 +85,12 @@ class SVAE(Model):
         self.beta = beta
         self.latent_dim = sum(self.ambient)
         # one head per factor: p_i direction outputs + 1 concentration output
-        self.encoder, self.decoder = build_nets(
-            net, self.observation_shape, self.latent_dim, self.latent_dim + len(spheres), hidden
-        )
+        try:
+            self.encoder, self.decoder = build_nets(
+                net, self.observation_shape, self.latent_dim, self.latent_dim + len(spheres), hidden
+            )
+        except ValueError as e:  # e.g. the Burgess net on 28x28 images: say so in one line
+            raise ConfigError(str(e), "model.net") from None
 
     def encode(self, x: torch.Tensor) -> Distribution:
         out = self.encoder(x)
