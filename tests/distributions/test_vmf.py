@@ -172,3 +172,23 @@ def test_mean_direction_at_the_poles_is_not_nan() -> None:
         assert torch.isfinite(z).all() and (cos[:, 1] > 0.99).all() and cos[:, 0].mean() > 0.3
         grads = torch.autograd.grad(z.sum(), (mu, kappa))
         assert all(torch.isfinite(g).all() for g in grads)
+
+
+@pytest.mark.parametrize("family", ["vmf", "power_spherical"])
+@pytest.mark.parametrize("first", [0.8, -0.8])  # both signs of μ₁: both branches of the signed reflection
+def test_mean_direction_gradient_through_the_reflection(family: str, first: float) -> None:
+    from vaeray.distributions import PowerSpherical
+
+    torch.manual_seed(5)
+    p, kappa, n = 5, 3.0, 20000
+    raw = torch.tensor([first, 0.3, -0.2, 0.4, 0.1], dtype=torch.float64, requires_grad=True)
+    c = torch.tensor([0.5, -1.0, 0.25, 2.0, -0.7], dtype=torch.float64)
+    mu = raw / raw.norm()
+    cls = VonMisesFisher if family == "vmf" else PowerSpherical
+    z = cls(mu, torch.tensor(kappa, dtype=torch.float64)).rsample((n,))
+    (g,) = torch.autograd.grad((z @ c).mean(), raw)
+    # E[cᵀz] = m(κ) cᵀμ for every unit μ, so its gradient in raw is m(κ) (I − μμᵀ) c / ‖raw‖
+    m = a_scipy(p, kappa) if family == "vmf" else kappa / (kappa + p - 1)
+    mu = mu.detach()
+    want = m * (c - (mu @ c) * mu) / raw.norm().detach()
+    torch.testing.assert_close(g, want, atol=0.015, rtol=0)  # want is O(1); Monte Carlo error ~0.005
