@@ -38,6 +38,14 @@ class TrainConfig:
     checkpoint_every: Annotated[int, Range(ge=1)] = 1000  # and always at the last step
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     deterministic: bool = False  # torch.use_deterministic_algorithms (slower on GPU)
+    # early stopping on the validation ELBO (vaeray/early_stopping.py); off unless early_stop_every is set
+    early_stop_every: Annotated[int, Range(ge=1)] | None = None
+    early_stop_patience: Annotated[int, Range(ge=1)] = 50
+    early_stop_burn_in: Annotated[int, Range(ge=0)] = 0
+    early_stop_min_delta: Annotated[float, Range(ge=0)] = 0.0
+    early_stop_examples: Annotated[int, Range(ge=1)] | None = None
+    # on a NaN/inf loss, reload the last good checkpoint (in memory) with fresh noise, up to this many times
+    nan_restarts: Annotated[int, Range(ge=0)] = 0
 
 
 @dataclass(frozen=True)

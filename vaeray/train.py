@@ -26,6 +26,7 @@ import torch
 
 from . import config as config_mod
 from .data.base import Dataset
+from .early_stopping import EarlyStopping, validation_elbo
 from .errors import CheckpointError, DivergenceError
 from .models.base import Model
 from .perf import tune_allocator
@@ -139,6 +140,9 @@ def fit(
     if checkpoint is not None:
         step = load_state(checkpoint, model, optimizers, generator, cfg)
     report = report or (lambda metrics, state: None)
+    stopper, valid = _early_stopping(cfg, tc, device, data_dir)
+    restarts = 0
+    good = state_dict(model, optimizers, step, cfg, generator) if tc.nan_restarts else None
 
     sums: dict[str, torch.Tensor] = {}
     count, t0, bar = 0, time.perf_counter(), _progress(progress, step, tc.steps)
@@ -152,10 +156,15 @@ def fit(
         except ValueError as e:  # torch.distributions argument validation: parameters went NaN/inf
             if "found invalid values" not in str(e):
                 raise
-            raise DivergenceError(
+            error = DivergenceError(
                 f"the model diverged at step {step}: a distribution parameter became NaN or infinite "
                 "(lower train.lr, set train.grad_clip, or check the data)"
-            ) from None
+            )
+            if good is None or restarts >= tc.nan_restarts:
+                raise error from None
+            restarts += 1
+            step, sums, count = _restart(good, restarts, model, optimizers, generator, cfg), {}, 0
+            continue
         _backward(terms, groups, tc.grad_clip)
         scale = min(1.0, (step + 1) / tc.lr_warmup_steps) if tc.lr_warmup_steps else 1.0
         for opt in optimizers.values():
@@ -169,12 +178,25 @@ def fit(
         count += 1
         if bar is not None:
             bar.update(1)
-        last = step == tc.steps
+        stop = False
+        if stopper is not None and step % tc.early_stop_every == 0:  # type: ignore[operator]
+            value = validation_elbo(model, valid, step, tc.early_stop_examples, tc.batch_size)
+            stop = stopper.update(value, step, model)
+        last = step == tc.steps or stop
+        if last and stopper is not None:
+            stopper.restore(model)  # the final evaluation and checkpoint see the best validated weights
         do_ckpt = last or step % tc.checkpoint_every == 0
         do_eval = last or (ec.every is not None and step % ec.every == 0)
         if step % tc.log_every == 0 or do_ckpt or do_eval:
             metrics = {k: float(v) / count for k, v in sums.items()}
-            _check_finite(metrics, step)
+            try:
+                _check_finite(metrics, step)
+            except DivergenceError:
+                if good is None or restarts >= tc.nan_restarts:
+                    raise
+                restarts += 1
+                step, sums, count = _restart(good, restarts, model, optimizers, generator, cfg), {}, 0
+                continue
             elapsed = time.perf_counter() - t0
             metrics.update(step=step, lr=optimizers[next(iter(optimizers))].param_groups[0]["lr"])
             metrics["examples_per_s"] = count * tc.batch_size / elapsed if elapsed > 0 else math.nan
@@ -184,11 +206,47 @@ def fit(
                 metrics.update(evaluate(model, cfg, data, data_dir=data_dir, device=device, data=held_out))
             if bar is not None:
                 bar.set_postfix(loss=f"{metrics['loss']:.4g}")
-            report(metrics, state_dict(model, optimizers, step, cfg, generator) if do_ckpt else None)
+            if stopper is not None:
+                metrics.update(stopper.metrics(), stopped_early=float(stop))
+            if tc.nan_restarts:
+                metrics["nan_restarts"] = restarts
+            state = state_dict(model, optimizers, step, cfg, generator) if do_ckpt else None
+            if state is not None and good is not None:
+                good = state  # a snapshot (state_dict copies the optimizer buffers), safe to hold
+            report(metrics, state)
             sums, count, t0 = {}, 0, time.perf_counter()
+        if stop:
+            break
     if bar is not None:
         bar.close()
     return metrics
+
+
+def _restart(good: Mapping[str, Any], restarts: int, model: Model, optimizers: Mapping, generator, cfg) -> int:
+    """Reload ``good`` (the last checkpoint whose metrics were finite) and return its step, as the product-space
+    S-VAE code's ``-mr`` NaN restarts do. The random state is then reseeded: replaying the same draws from the
+    same state would diverge at the same step again."""
+    step = load_state(good, model, optimizers, generator, cfg)
+    seed = int(cfg["seed"]) + 1_000_003 * restarts
+    torch.manual_seed(seed)
+    generator.manual_seed(seed)
+    return step
+
+
+def _early_stopping(cfg: Mapping[str, Any], tc: config_mod.TrainConfig, device, data_dir):
+    """(EarlyStopping, validation split) when ``train.early_stop_every`` is set, else (None, None)."""
+    if tc.early_stop_every is None:
+        return None, None
+    from .errors import ConfigError
+
+    splits = getattr(DATASETS.get(cfg["data"]["name"]), "splits", ())
+    if "valid" not in splits:
+        raise ConfigError(
+            f"early stopping needs a 'valid' split; {cfg['data']['name']} has {', '.join(splits)}",
+            "train.early_stop_every",
+        )
+    stopper = EarlyStopping(tc.early_stop_patience, tc.early_stop_burn_in, tc.early_stop_min_delta)
+    return stopper, build_dataset(cfg, "valid", device, data_dir)
 
 
 def _backward(terms: Mapping[str, torch.Tensor], groups: Mapping[str, list], grad_clip: float | None) -> None:
