@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from vaeray.sweep import spec as sw
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,3 +30,27 @@ def test_shipped_sweep_files_validate():
     for path in sorted((REPO / "sweeps").glob("*.yaml")):
         spec = sw.load(path)
         assert spec.trials(), path
+
+
+def laptop_lines() -> list[tuple[str, list[str]]]:
+    """``# laptop: vaeray sweep FILE --set ...`` lines of the shipped paper sweeps: (file, overrides)."""
+    import shlex
+
+    found = []
+    for path in sorted((REPO / "sweeps").glob("*.yaml")):
+        for line in path.read_text().splitlines():
+            if line.startswith("# laptop:"):
+                words = shlex.split(line.removeprefix("# laptop:"))
+                assert words[:3] == ["vaeray", "sweep", f"sweeps/{path.name}"], line
+                assert all(w == "--set" for w in words[3::2]), line
+                found.append((path.name, words[4::2]))
+    return found
+
+
+@pytest.mark.parametrize("name, overrides", laptop_lines(), ids=[n for n, _ in laptop_lines()])
+def test_laptop_sizes_of_paper_sweeps_validate_and_shrink_the_sweep(name, overrides):
+    full = sw.load(REPO / "sweeps" / name)
+    small = sw.load(REPO / "sweeps" / name, overrides=overrides)
+    assert small.trials() and len(small.trials()) <= len(full.trials())
+    steps = lambda s: max(c.config["train"]["steps"] for c in s.configurations)  # noqa: E731
+    assert steps(small) <= steps(full) and steps(small) <= 5000
