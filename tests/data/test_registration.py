@@ -10,7 +10,17 @@ import vaeray.data  # noqa: F401  (registration happens on import)
 from vaeray.data.base import Dataset
 from vaeray.registry import DATASETS
 
-NAMES = ["celeba", "chairs", "dsprites", "fashion_mnist", "mnist"]
+NAMES = [
+    "binarized_mnist",
+    "caltech_silhouettes",
+    "celeba",
+    "chairs",
+    "dsprites",
+    "dynamic_mnist",
+    "fashion_mnist",
+    "mnist",
+    "omniglot",
+]
 
 
 def test_all_datasets_registered() -> None:
