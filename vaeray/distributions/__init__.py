@@ -1,0 +1,3 @@
+"""Latent distributions beyond torch's own (DESIGN.md): each family's module registers its KLs on import."""
+
+from . import ais, boltzmann, smoothing  # noqa: F401  (DVAE family: RBM prior, AIS, smoothing relaxations)
