@@ -79,6 +79,10 @@ class SmoothedBernoulli(Distribution):
         """log r(ζ|1) − log r(ζ|0): the bias shift of the relaxed-prior RBM (DVAE# Eq. 6)."""
         return self.log_r(zeta, 1) - self.log_r(zeta, 0)
 
+    def z_given_zeta(self, zeta: torch.Tensor) -> torch.Tensor:
+        """E[z | ζ] = σ(logit + log r(ζ|1)/r(ζ|0)) (DVAE++ Eq. 10), differentiable in the logits and ζ."""
+        return torch.sigmoid(self.logits + self.log_r_ratio(zeta))
+
     # --- mixture ---
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         return torch.logaddexp(F.logsigmoid(-self.logits) + self.log_r(value, 0), F.logsigmoid(self.logits) + self.log_r(value, 1))
@@ -124,6 +128,10 @@ class SpikeAndExponential(SmoothedBernoulli):
 
     def log_prob(self, value):
         return torch.where(value == 0, F.logsigmoid(-self.logits), F.logsigmoid(self.logits) + self.log_r(value, 1))
+
+    def z_given_zeta(self, zeta):
+        """ζ > 0 only when z = 1 and ζ = 0 only when z = 0: E[z | ζ] is the indicator (no gradient)."""
+        return (zeta > 0).to(zeta.dtype)
 
     def log_r(self, zeta, z):
         if z == 0:
@@ -180,8 +188,11 @@ class OverlappingExponential(_TruncatedExponentialParts, SmoothedBernoulli):
         e = math.exp(-self.beta)
         b = (rho + e * (q - rho)) / (1 - q) - 1
         c = -q * e / (1 - q)
-        root = torch.sqrt(b * b - 4 * c)  # > |b| since c < 0: both forms below are positive and finite
-        u = torch.where(b > 0, -2 * c / (b + root), (root - b) / 2)  # the stable form of the larger root
+        # the larger root in its cancellation-free form for each sign of b (√(b² − 4c) > |b| since c < 0); each
+        # branch gets a harmless b where it is not used, so torch.where back-propagates no 0·inf = nan
+        pos = b > 0
+        bp, bn = torch.where(pos, b, torch.ones_like(b)), torch.where(pos, -torch.ones_like(b), b)
+        u = torch.where(pos, -2 * c / (bp + torch.sqrt(bp * bp - 4 * c)), (torch.sqrt(bn * bn - 4 * c) - bn) / 2)
         return (-torch.log(u) / self.beta).clamp(0.0, 1.0)
 
 

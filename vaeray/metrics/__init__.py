@@ -7,6 +7,7 @@ metric's definition, defaults and keys. Nothing here imports ``ray``.
 """
 
 from . import aam, dci, factor_vae, likelihood, mig, modularity, sap  # noqa: F401  (registers the metrics)
+from . import discrete  # noqa: F401  (dvae_nll)
 from .evaluate import evaluate, validate_specs
 from .likelihood import iwae_bound, log_importance_weights, log_likelihood
 from ..registry import METRICS
@@ -20,6 +21,9 @@ KEYS = {
     "sap": ("sap",),
     "modularity_explicitness": ("modularity", "explicitness_train", "explicitness_test"),
     "nll": ("nll", "nll_se", "bits_per_dim", "bits_per_dim_se"),
+    "dvae_nll": (
+        "dvae_nll", "dvae_nll_se", "dvae_nll_log_z", "dvae_nll_log_z_std", "dvae_nll_log_z_upper", "dvae_nll_upper",
+    ),
 }
 for _name, _keys in KEYS.items():
     METRICS.get(_name).keys = _keys
