@@ -52,9 +52,12 @@ def build_dataset(config: Mapping[str, Any], split: str = "train", device: Any =
 def build_model(config: Mapping[str, Any], dataset: Dataset) -> Model:
     from .schema import parameters
 
-    extra = {}
-    if "data_mean" in parameters(MODELS.get(config["model"]["name"], "model.name")):
+    extra: dict[str, Any] = {}
+    accepted = parameters(MODELS.get(config["model"]["name"], "model.name"))
+    if "data_mean" in accepted:
         extra["data_mean"] = data_mean(dataset)  # only models that ask for it pay for the pass over the data
+    if "data_name" in accepted:
+        extra["data_name"] = config["data"]["name"]  # per-dataset defaults (the DVAE# β table)
     return MODELS.build(
         config["model"], "model", observation_shape=dataset.observation_shape, dataset_size=len(dataset), **extra
     )

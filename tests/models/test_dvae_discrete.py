@@ -136,3 +136,19 @@ def test_baseline_trains_on_binarized_mnist(name, mnist):
         nll20 = -float(trained.log_likelihood(x_test, 20).mean())
     assert math.isfinite(nll20) and nll20 < nll0 - 20
     assert nll20 <= nll1
+
+
+@pytest.mark.parametrize("structure", ["1-layer-lin", "4-layer-nonlin"])
+@pytest.mark.parametrize("name", list(BASELINES))
+def test_contract_every_parameter_gets_a_finite_gradient(name, structure):
+    m = tiny(name, structure=structure, obs=(1, 4, 4), k=3)
+    x = torch.bernoulli(torch.full((6, 1, 4, 4), 0.4))
+    terms = m.loss(Batch(x=x), step=3)
+    for key, v in terms.items():
+        assert v.dim() == 0 and math.isfinite(v.item()), key
+    assert m.represent(x).shape == (6, m.levels * 4)
+    assert m.sample(5).shape == (5, 1, 4, 4)
+    params = dict(m.named_parameters())
+    grads = torch.autograd.grad(terms["loss"], list(params.values()), allow_unused=True)
+    for (pname, p), g in zip(params.items(), grads):
+        assert g is not None and torch.isfinite(g).all() and g.abs().sum() > 0, pname

@@ -90,7 +90,8 @@ class DiscreteVAE(Model):
     Args:
         structure: the DVAE# encoder/decoder structure (:data:`vaeray.nets.dvae.STRUCTURES`).
         beta: the smoother's β; None takes the paper's default for ``beta_table`` and ``structure``.
-        beta_table: which dataset's β table the default comes from (``mnist`` or ``omniglot``).
+        beta_table: which dataset's β table the default comes from: ``mnist``, ``omniglot``, or ``auto``
+            (``omniglot`` when training on the ``omniglot`` dataset, else ``mnist``).
         k: samples per example (DVAE#: IW bound; DVAE/DVAE++: the ELBO averaged over them).
         units, hidden: override the structure's latent units per level and hidden width (small test models).
         kl_warmup: steps of linear KL warm-up (DVAE#: 30% of 10⁶).
@@ -110,9 +111,10 @@ class DiscreteVAE(Model):
         observation_shape: Sequence[int],
         dataset_size: int | None = None,
         data_mean: torch.Tensor | None = None,
+        data_name: str | None = None,
         structure: Structure = "1-layer-nonlin",
         beta: Annotated[float, Range(gt=0)] | None = None,
-        beta_table: Literal["mnist", "omniglot"] = "mnist",
+        beta_table: Literal["auto", "mnist", "omniglot"] = "auto",
         k: Annotated[int, Range(ge=1)] = 1,
         units: Annotated[int, Range(ge=2)] | None = None,
         hidden: Annotated[int, Range(ge=1)] = 200,
@@ -131,6 +133,8 @@ class DiscreteVAE(Model):
         super().__init__(observation_shape, dataset_size)
         self.smoother, self.prior_kind = BASELINES[self.baseline]
         self.structure = structure
+        if beta_table == "auto":
+            beta_table = "omniglot" if data_name == "omniglot" else "mnist"
         self.beta = float(beta) if beta is not None else default_beta(self.baseline, beta_table, structure)
         levels, default_units, layers = STRUCTURES[structure]
         self.levels, self.units = levels, units or default_units
