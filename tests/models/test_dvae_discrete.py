@@ -152,3 +152,34 @@ def test_contract_every_parameter_gets_a_finite_gradient(name, structure):
     grads = torch.autograd.grad(terms["loss"], list(params.values()), allow_unused=True)
     for (pname, p), g in zip(params.items(), grads):
         assert g is not None and torch.isfinite(g).all() and g.abs().sum() > 0, pname
+
+
+def test_fit_on_a_tiny_omniglot_file_reports_the_discrete_nll(tmp_path):
+    """A chardata.mat in the IWAE layout (1400 + 30 random images): the OMNIGLOT β row is picked, and the
+    dvae_nll metric runs through fit's evaluation with all its keys."""
+    import numpy as np
+    import scipy.io
+
+    from vaeray.metrics import KEYS
+
+    rng = np.random.default_rng(0)
+    cols = lambda n: rng.uniform(0.1, 0.9, size=(784, n)).astype(np.float32)  # noqa: E731
+    onehot = lambda n: np.eye(50, dtype=np.float32)[rng.integers(0, 50, n)].T  # noqa: E731
+    (tmp_path / "omniglot").mkdir()
+    scipy.io.savemat(
+        tmp_path / "omniglot" / "chardata.mat",
+        {"data": cols(1400), "testdata": cols(30), "target": onehot(1400), "testtarget": onehot(30)},
+    )
+    cfg = {
+        "seed": 0,
+        "model": {"name": "dvaes_power", "structure": "2-layer-nonlin", **TINY, "ais_temperatures": 20, "ais_particles": 16},
+        "data": {"name": "omniglot"},
+        "train": {"steps": 10, "batch_size": 16, "log_every": 5, "checkpoint_every": 10},
+        "eval": {"metrics": {"dvae_nll": {"k": 5, "num_examples": 10}}},
+    }
+    rows, states = [], []
+    fit(cfg, data_dir=str(tmp_path), report=lambda m, s: (rows.append(m), states.append(s)))
+    assert set(KEYS["dvae_nll"]) <= set(rows[-1]) and math.isfinite(rows[-1]["dvae_nll"])
+    assert rows[-1]["dvae_nll_upper"] >= rows[-1]["dvae_nll"] - 1.0
+    data = DATASETS.build({"name": "omniglot"}, "data", data_dir=str(tmp_path))
+    assert build_model(cfg, data).beta == default_beta("dvaes_power", "omniglot", "2-layer-nonlin") == 20
