@@ -300,7 +300,10 @@ class DiscreteVAE(Model):
 
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
-        """Means of p(x|z) for the first ``n`` persistent chains' states (samples of the RBM prior)."""
+        """Means of p(x|z) for the first ``n`` persistent chains' states (samples of the RBM prior); fresh
+        Gibbs chains when more are asked for than the PCD keeps."""
+        if n > self.rbm.chains1.shape[0]:
+            return self.decode(self.prior().sample((n,))).mean
         z = torch.cat([self.rbm.chains1[:n], self.rbm.chains2[:n]], -1)
         return self.decode(z).mean
 
