@@ -202,3 +202,15 @@ def test_resume_equals_uninterrupted_training_with_pcd_chains():
     a, b = full[-1]["model"], resumed[-1]["model"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert not torch.equal(a["rbm.chains1"], half[-1]["model"]["rbm.chains1"])
+
+
+@pytest.mark.parametrize("base", ["zero", "chains"])
+def test_partition_matches_exact_log_z_for_either_ais_base(base):
+    m = tiny("dvae_spike_exp", structure="4-layer-nonlin", ais_base=base, num_chains=200)  # a 8 × 8 RBM
+    with torch.no_grad():
+        for p in (m.rbm.b1, m.rbm.b2, m.rbm.w):
+            p.normal_(0, 0.8)
+    m.rbm.update_chains(50)
+    r = m.partition()
+    exact = float(m.rbm.exact_log_z().detach())
+    assert abs(r.log_z - exact) < 0.05 and abs(r.log_z_upper - exact) < 0.05 and len(r.repeats) == 2
