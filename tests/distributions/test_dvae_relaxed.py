@@ -73,7 +73,7 @@ def test_marginal_relaxation_integrates_to_one_on_a_1_1_rbm():
     m = rbm(1, 1, seed=4)
     log_z = exact_log_z(m.b1, m.b2, m.w)
     p = MarginalRelaxedRBM(m, OverlappingExponential, 5.0, log_z, exact=True)
-    f = lambda a, b: float(p.log_prob(torch.tensor([a, b], dtype=torch.float64)).exp())  # noqa: E731
+    f = lambda a, b: float(p.log_prob(torch.tensor([a, b], dtype=torch.float64)).detach().exp())  # noqa: E731
     assert integrate.dblquad(f, 0, 1, 0, 1, epsabs=1e-8)[0] == pytest.approx(1.0, abs=1e-6)
 
 
