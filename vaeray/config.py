@@ -34,6 +34,9 @@ class TrainConfig:
     weight_decay: Annotated[float, Range(ge=0)] = 0.0
     grad_clip: Annotated[float, Range(gt=0)] | None = None
     lr_warmup_steps: Annotated[int, Range(ge=0)] = 0
+    # piecewise-constant lr: factors[i] × lr between fractions boundaries[i-1] and boundaries[i] of `steps`
+    lr_boundaries: tuple[Annotated[float, Range(ge=0, le=1)], ...] = ()
+    lr_factors: tuple[Annotated[float, Range(gt=0)], ...] = ()
     log_every: Annotated[int, Range(ge=1)] = 50
     checkpoint_every: Annotated[int, Range(ge=1)] = 1000  # and always at the last step
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -100,6 +103,14 @@ def _validate(config: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(train, Mapping):
         raise ConfigError("expected a mapping", "train")
     out["train"] = check_dataclass(TrainConfig, train, "train")
+    bounds, factors = out["train"]["lr_boundaries"], out["train"]["lr_factors"]
+    if (bounds or factors) and len(factors) != len(bounds) + 1:
+        raise ConfigError(
+            f"needs one more factor than train.lr_boundaries has boundaries ({len(bounds)}), got {len(factors)}",
+            "train.lr_factors",
+        )
+    if list(bounds) != sorted(bounds):
+        raise ConfigError("boundaries must be increasing", "train.lr_boundaries")
     ev = config.get("eval") or {}
     if not isinstance(ev, Mapping):
         raise ConfigError("expected a mapping", "eval")
@@ -135,6 +146,8 @@ def flatten(obj: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def train_config(config: Mapping[str, Any]) -> TrainConfig:
     t = dict(config["train"])
     t["betas"] = tuple(t["betas"])
+    for key in ("lr_boundaries", "lr_factors"):
+        t[key] = tuple(t.get(key, ()))
     return TrainConfig(**t)
 
 

@@ -72,7 +72,7 @@ class Registry:
         return cls(**kwargs, **extra)
 
 
-MODELS = Registry("model", injected=("observation_shape", "dataset_size"))
+MODELS = Registry("model", injected=("observation_shape", "dataset_size", "data_mean", "data_name"))
 DATASETS = Registry("dataset", injected=("data_dir", "split", "device"))
 METRICS = Registry(
     "metric",

@@ -31,6 +31,7 @@ from .errors import CheckpointError, DivergenceError
 from .models.base import Model
 from .perf import tune_allocator
 from .registry import DATASETS, MODELS
+from .schedules import piecewise
 
 Report = Callable[[dict[str, float], "dict[str, Any] | None"], None]
 
@@ -51,9 +52,27 @@ def build_dataset(config: Mapping[str, Any], split: str = "train", device: Any =
 
 
 def build_model(config: Mapping[str, Any], dataset: Dataset) -> Model:
+    from .schema import parameters
+
+    extra: dict[str, Any] = {}
+    accepted = parameters(MODELS.get(config["model"]["name"], "model.name"))
+    if "data_mean" in accepted:
+        extra["data_mean"] = data_mean(dataset)  # only models that ask for it pay for the pass over the data
+    if "data_name" in accepted:
+        extra["data_name"] = config["data"]["name"]  # per-dataset defaults (the DVAE# β table)
     return MODELS.build(
-        config["model"], "model", observation_shape=dataset.observation_shape, dataset_size=len(dataset)
+        config["model"], "model", observation_shape=dataset.observation_shape, dataset_size=len(dataset), **extra
     )
+
+
+def data_mean(dataset: Dataset, batch_size: int = 1000) -> torch.Tensor:
+    """The per-pixel mean of a dataset's observations, on the CPU (a model's output bias, the DVAE input centring)."""
+    total, n = None, 0
+    for batch in dataset.iterate(batch_size):
+        s = batch.x.double().sum(0).cpu()
+        total = s if total is None else total + s
+        n += batch.x.shape[0]
+    return (total / n).float()
 
 
 def make_optimizers(model: Model, tc: config_mod.TrainConfig) -> dict[str, torch.optim.Optimizer]:
@@ -167,6 +186,7 @@ def fit(
             continue
         _backward(terms, groups, tc.grad_clip)
         scale = min(1.0, (step + 1) / tc.lr_warmup_steps) if tc.lr_warmup_steps else 1.0
+        scale *= piecewise(step, tc.steps, tc.lr_boundaries, tc.lr_factors)
         for opt in optimizers.values():
             for g in opt.param_groups:
                 g["lr"] = g["base_lr"] * scale

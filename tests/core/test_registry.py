@@ -22,6 +22,10 @@ SMALL = {
     "num_train": 200, "num_test": 100, "num_eval": 100, "num_variance_estimate": 200, "n_estimators": 5,
     "k": 4, "num_examples": 8, "batch_size": 16, "num_sequences": 8,
 }
+# metrics that need a particular kind of model (the RBM-prior NLL needs a model with an AIS log Z)
+MODEL_FOR = {
+    "dvae_nll": {"name": "dvaes_power", "units": 4, "hidden": 8, "num_chains": 8, "ais_temperatures": 10, "ais_particles": 8},
+}
 
 
 class GroupedSquares(FactorGroups, Squares):
@@ -41,7 +45,9 @@ SEQUENCE_METRICS = {"equivariance", "capcorr", "sequence_nll"}  # Topographic VA
 def test_metric_reports_exactly_its_declared_keys(name):
     """The sweep layer validates `sweep.metric` against these declarations, so they must be the truth."""
     data = Squares()
-    cfg = validate(tiny_config())
+    cfg = tiny_config()
+    cfg["model"] = MODEL_FOR.get(name, cfg["model"])
+    cfg = validate(cfg)
     if name in SEQUENCE_METRICS:
         from tests.metrics.test_topographic_equivariance import IndexSequences
 

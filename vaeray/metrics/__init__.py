@@ -7,6 +7,7 @@ metric's definition, defaults and keys. Nothing here imports ``ray``.
 """
 
 from . import aam, dci, factor_vae, likelihood, mig, modularity, sap  # noqa: F401  (registers the metrics)
+from . import discrete  # noqa: F401  (dvae_nll)
 from . import probes  # noqa: F401  (ML-VAE: probe, content_factors)
 from . import equivariance, sequence_likelihood  # noqa: F401  (TVAE: equivariance, capcorr, sequence_nll)
 from .evaluate import evaluate, validate_specs
@@ -31,6 +32,9 @@ KEYS = {
                      "equivariance_error_ratio"),
     "capcorr": ("capcorr", "capcorr_posX", "capcorr_posY", "capcorr_orientation", "capcorr_scale"),
     "sequence_nll": ("sequence_nll", "sequence_nll_per_frame", "sequence_nll_frame", "sequence_nll_frame_reference"),
+    "dvae_nll": (
+        "dvae_nll", "dvae_nll_se", "dvae_nll_log_z", "dvae_nll_log_z_std", "dvae_nll_log_z_upper", "dvae_nll_upper",
+    ),
 }
 for _name, _keys in KEYS.items():
     METRICS.get(_name).keys = _keys
