@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import yamlio
-from ..config import flatten
+from ..config import apply_overrides, flatten
 from ..errors import ConfigError
 from ..storage import join_uri
 from .configurations import Configuration, Trial, check_metric, expand, representatives, resolve
@@ -118,14 +118,22 @@ def varying_keys(configs: Sequence[Mapping[str, Any]]) -> list[str]:
     return [k for k in keys if len({canonical_json(f.get(k, "\0missing")) for f in flat}) > 1]
 
 
-def load(path: str | os.PathLike, storage: str | None = None) -> SweepSpec:
-    """Read and validate a sweep file; expand it into configurations. Raises :class:`ConfigError`."""
+def load(path: str | os.PathLike, storage: str | None = None, overrides: Sequence[str] = ()) -> SweepSpec:
+    """Read and validate a sweep file; expand it into configurations. Raises :class:`ConfigError`.
+
+    ``overrides`` are ``--set KEY=VALUE`` items applied to the file before anything is checked
+    (``train.steps=2000``, ``sweep.seeds=[0,1]``): how a cluster-size file gets its laptop size."""
     source = str(path)
     raw = yamlio.load(path)
     if raw is None:
         raise ConfigError("the file is empty", source=source)
     if not isinstance(raw, Mapping):
         raise ConfigError("a sweep file is a mapping: a run config plus a 'sweep:' section", source=source)
+    if overrides:
+        try:
+            raw = apply_overrides(raw, overrides)
+        except ConfigError as e:
+            raise e.in_file(source) from None
     try:
         return parse(raw, source, storage=storage, default_name=Path(source).stem)
     except ConfigError as e:  # checks deep in the settings know only the key path: name the file here, once
