@@ -1,6 +1,7 @@
 """A tiny ground-truth dataset for the report tests, imported by the test process and by Ray workers
-(sweep files list it under ``sweep.imports``). 8x8 images of a 3x3 blob at 6x6 positions: two factors
-(row, column), so MIG and the disentanglement–likelihood figures have something to measure."""
+(sweep files list it under ``sweep.imports``). 32x32 binary images of a 12x12 square at 6x6 positions: two
+factors (row, column), so MIG and the disentanglement–likelihood figures have something to measure, at the
+smallest size the Burgess conv net of the shipped study accepts."""
 
 from __future__ import annotations
 
@@ -15,13 +16,14 @@ class BlobGrid(GroundTruthDataset):
     factor_names = ("row", "column")
     factor_sizes = (6, 6)
     factor_values = (np.arange(6.0), np.arange(6.0))
-    observation_shape = (1, 8, 8)
+    observation_shape = (1, 32, 32)
+    binary = True
 
     def __init__(self, data_dir=None, split: str = "train", device: str = "cpu"):
-        images = torch.zeros(36, 1, 8, 8)
+        images = torch.zeros(36, 1, 32, 32)
         for k in range(36):  # row-major over (row, column): index = 6 * row + column
             r, c = divmod(k, 6)
-            images[k, 0, r : r + 3, c : c + 3] = 1.0
+            images[k, 0, 4 * r : 4 * r + 12, 4 * c : 4 * c + 12] = 1.0
         self.images = images.to(device)
         self.device = torch.device(device)
 

@@ -58,6 +58,9 @@ def family_of(model_name: str | None) -> str:
     module that defines it (``vaeray.models.topographic`` -> ``topographic``), so a family's models need no
     extra declaration. Only the class's own attribute counts: a subclass in another family's module does not
     inherit its parent's family. Unknown models (a sweep read where its plugin is not importable) -> "unknown"."""
+    from ..registry import load_all
+
+    load_all()
     if not isinstance(model_name, str) or model_name not in MODELS:
         return "unknown"
     cls = MODELS.get(model_name)

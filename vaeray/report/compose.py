@@ -102,7 +102,9 @@ def build(
     for name, sub in df.groupby("sweep", sort=False):
         agg = stats.aggregate(sub, metrics)
         all_agg.append(agg)
-        varying = [c for c in stats.varying_columns(sub) if c != "model.name"]
+        # shown: settings with two or more values among the configurations that have them (a default of one
+        # model, such as FactorVAE's discriminator width, is not a swept hyperparameter)
+        varying = [c for c in stats.varying_columns(sub) if c != "model.name" and sub[c].dropna().astype(str).nunique() > 1]
         ranked = stats.rank(agg, key, key_mode)
         unranked = agg[agg[f"{key}_count"] == 0]  # nothing finished on the key (all errored / running)
         ranked = pd.concat([ranked, unranked.assign(rank="-", tied="")], ignore_index=True) if len(unranked) else ranked

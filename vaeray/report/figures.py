@@ -22,12 +22,15 @@ MARKERS = "osD^vP*Xh<>"
 
 
 def _line_groups(df: pd.DataFrame, x: str, varying: Sequence[str]) -> list[tuple[str, pd.DataFrame]]:
-    """Rows grouped by everything that varies except ``x`` (one line per group)."""
-    others = [c for c in varying if c != x]
-    if not others:
+    """Rows that have ``x``, one line per model and per setting of the other hyperparameters that vary
+    among those rows."""
+    df = df[pd.to_numeric(df[x], errors="coerce").notna()]
+    others = ["model"] if "model" in df else []
+    others += [c for c in varying if c not in (x, "model.name") and df[c].astype(str).nunique() > 1]
+    if not others or df.empty:
         return [("", df)]
-    keys = df[others].astype(str).agg(", ".join, axis=1)
-    return [(", ".join(f"{c.split('.', 1)[-1]}={v}" for c, v in zip(others, k.split(", "))), g) for k, g in df.groupby(keys, sort=True)]
+    keys = df[others].apply(lambda r: ", ".join(f"{c.split('.', 1)[-1]}={v}" if c != "model" else str(v) for c, v in r.items()), axis=1)
+    return [(str(k), g) for k, g in df.groupby(keys, sort=True)]
 
 
 def metric_vs_hyperparameter(df: pd.DataFrame, metric: str, x: str, varying: Sequence[str]) -> Figure:
@@ -42,15 +45,16 @@ def metric_vs_hyperparameter(df: pd.DataFrame, metric: str, x: str, varying: Seq
         stats = [interval(pd.to_numeric(group.loc[xs == v, metric], errors="coerce").tolist()) for v in pts]
         mean = np.array([s[0] for s in stats])
         half = np.array([0.0 if math.isnan(s[2]) else s[2] for s in stats])
-        line = ax.plot(pts, mean, marker=MARKERS[i % len(MARKERS)], label=name or None)[0]
-        ax.fill_between(pts, mean - half, mean + half, color=line.get_color(), alpha=0.2, linewidth=0)
+        line = ax.errorbar(pts, mean, yerr=half, marker=MARKERS[i % len(MARKERS)], capsize=4, label=name or None).lines[0]
+        if len(pts) > 1:
+            ax.fill_between(pts, mean - half, mean + half, color=line.get_color(), alpha=0.2, linewidth=0)
         ax.plot(xs, pd.to_numeric(group[metric], errors="coerce"), ".", color=line.get_color(), alpha=0.5)
     xs = pd.to_numeric(counted[x], errors="coerce").dropna()
     if len(xs) and xs.min() > 0 and xs.max() / xs.min() > 20:
         ax.set_xscale("log")
     ax.set_xlabel(x)
     ax.set_ylabel(label(metric))
-    ax.set_title(f"{label(metric, units=False)} vs {x}\n(mean and 95% t interval over seeds; dots: seeds)", fontsize=10)
+    ax.set_title(f"{label(metric, units=False)} vs {x}\n(mean, 95% t interval over seeds as bars/band; dots: seeds)", fontsize=10)
     if any(name for name, _ in _line_groups(counted, x, varying)):
         ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
@@ -60,7 +64,7 @@ def metric_vs_hyperparameter(df: pd.DataFrame, metric: str, x: str, varying: Seq
 def learning_curves(history: pd.DataFrame, frame: pd.DataFrame, metric: str = "loss", max_lines: int = 12) -> Figure:
     """``metric`` per training step, one line per configuration: the mean over its seeds at each logged step,
     and the 95% t interval over seeds as a band (from ``load_history``)."""
-    fig = Figure(figsize=(6, 3.8), layout="constrained")
+    fig = Figure(figsize=(8, 3.8), layout="constrained")
     ax = fig.add_subplot()
     names = _config_names(frame)
     h = history[history[metric].notna()] if metric in history else history.iloc[:0]
@@ -71,11 +75,11 @@ def learning_curves(history: pd.DataFrame, frame: pd.DataFrame, metric: str = "l
         mean = np.array([s[0] for s in stats])
         half = np.array([0.0 if math.isnan(s[2]) else s[2] for s in stats])
         line = ax.plot(steps, mean, label=names.get(cell, cell))[0]
-        ax.fill_between(steps, mean - half, mean + half, color=line.get_color(), alpha=0.2, linewidth=0)
+        ax.fill_between(steps, mean - half, mean + half, color=line.get_color(), alpha=0.12, linewidth=0)
     ax.set_xlabel("training step")
     ax.set_ylabel(label(metric))
     ax.set_title(f"Learning curves: {label(metric, units=False)}\n(mean and 95% t interval over seeds)", fontsize=10)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     ax.grid(alpha=0.3)
     return fig
 
@@ -114,7 +118,7 @@ def tradeoff(df: pd.DataFrame, disentanglement: str, likelihood: str) -> Figure:
 def _config_names(frame: pd.DataFrame) -> dict[str, str]:
     from .stats import varying_columns
 
-    varying = [c for c in varying_columns(frame) if c != "model.name"]
+    varying = [c for c in varying_columns(frame) if c != "model.name" and frame[c].dropna().astype(str).nunique() > 1]
     out = {}
     for cell, g in frame.groupby("config_hash", sort=False):
         r = g.iloc[0]

@@ -32,8 +32,8 @@ LABELS = {
 }  # fmt: skip
 UNITS = {
     "nll": "nats", "elbo": "nats", "loss": "nats", "rec": "nats", "kl": "nats",
-    "mig": "[0, 1]", "dci_disentanglement": "[0, 1]", "dci_completeness": "[0, 1]", "dci_informativeness_test": "[0, 1]",
-    "factor_vae_score_eval": "accuracy", "sap": "[0, 1]", "modularity": "[0, 1]", "explicitness_test": "AUC",
+    "mig": "0–1", "dci_disentanglement": "0–1", "dci_completeness": "0–1", "dci_informativeness_test": "0–1",
+    "factor_vae_score_eval": "accuracy", "sap": "0–1", "modularity": "0–1", "explicitness_test": "AUC",
     "content_accuracy": "accuracy", "style_accuracy": "accuracy", "step": "training steps", "time_total_s": "s",
 }  # fmt: skip
 
@@ -54,7 +54,18 @@ def pm(mean: float, half: float, n: int) -> str:
         return "-"
     if n == 1 or half is None or math.isnan(half):
         return f"{mean:.4g} (n=1)"
-    return f"{mean:.4g} ± {half:.2g} ({n})"
+    return f"{rounded(mean, half)} ({n})"
+
+
+def rounded(mean: float, half: float) -> str:
+    """``mean ± half`` with the interval to two significant digits and the mean to the same decimal place."""
+    if half <= 0 or not math.isfinite(half):
+        return f"{mean:.4g} ± 0"
+    d = 1 - math.floor(math.log10(half))
+    if d >= 0:
+        return f"{mean:.{d}f} ± {half:.{d}f}"
+    q = 10.0 ** (-d)
+    return f"{round(mean / q) * q:.0f} ± {round(half / q) * q:.0f}"
 
 
 def short(value: Any) -> str:
@@ -114,7 +125,7 @@ _LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"
 
 def latex_escape(text: str) -> str:
     text = re.sub(r"[\\&%$#_{}~^]", lambda m: _LATEX[m.group()], str(text))
-    return text.replace("±", r"$\pm$")
+    return text.replace("±", r"$\pm$").replace("–", "--")
 
 
 def configuration_table(name: str, title: str, ranked: pd.DataFrame, varying: Sequence[str], metrics: Sequence[str],
