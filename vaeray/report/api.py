@@ -201,6 +201,8 @@ def load_one(sweep: str | os.PathLike, *, storage: str | None = None, history: b
         where = found.get(entry.get("experiment")) or (list(found.values())[-1] if found else None)
         rows.append(_entry_row(name, entry, _history_rows(where) if (history and where) else []))
     in_flight = pending.get("experiment")
+    configs = {e.get("config_hash"): e.get("config") for e in entries.values()}  # a configuration's seeds share it
+    waiting = []
     for tid in pending.get("trials") or []:
         if tid in entries:
             continue
@@ -209,8 +211,14 @@ def load_one(sweep: str | os.PathLike, *, storage: str | None = None, history: b
         entry = _running_entry(tid, reports, in_flight) if reports else None
         if entry is None:
             cell, seed = tid.rsplit("-s", 1)
-            entry = {"trial_id": tid, "config_hash": cell, "seed": int(seed), "status": "pending", "experiment": in_flight}
+            waiting.append({"trial_id": tid, "config_hash": cell, "seed": int(seed), "status": "pending", "experiment": in_flight})
+            continue
+        configs.setdefault(entry["config_hash"], entry["config"])
         rows.append(_entry_row(name, entry, reports))
+    for entry in waiting:  # not started: its configuration is known from a sibling seed, if any has started
+        if configs.get(entry["config_hash"]):
+            entry["config"] = {**configs[entry["config_hash"]], "seed": entry["seed"]}
+        rows.append(_entry_row(name, entry, []))
     return _tidy(pd.DataFrame(rows))
 
 
