@@ -48,4 +48,5 @@ def family_sweep(tmp_path_factory) -> Path:
     assert r.returncode == 0, r.stderr[-3000:]
     root = base / "results" / "families_dsprites"
     assert (root / "results.parquet").is_file()
+    assert "reporttest_plugin" in (root / "sweep.yaml").read_text()  # the copy in storage is the file as run
     return root

@@ -67,7 +67,7 @@ def test_every_kind_draws_a_grid_of_the_right_shape(trial):
 
 
 def test_cli_writes_png_and_gif(family_sweep, tmp_path, trial):
-    r = run_vaeray("plot", str(trial.path), "traversals", "--import", "reporttest_plugin", "--dims", "4",
+    r = run_vaeray("plot", str(trial.path), "traversals", "--dims", "4",  # the sweep's imports are found
                    "--out", str(tmp_path / "t.png"), cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr[-2000:]
     assert (tmp_path / "t.png").stat().st_size > 1000

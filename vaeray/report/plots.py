@@ -102,6 +102,12 @@ def load_run(path: str | Path, device: str | None = None, data_dir: str | None =
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path} does not exist")
+    for parent in list(path.resolve().parents)[:4]:  # a sweep's trial: import the sweep's own plugins too
+        if (parent / "sweep.yaml").is_file() and (parent / "experiments").is_dir():
+            from .api import _import_plugins
+
+            _import_plugins(str(parent))
+            break
     state = ckpt.load(_state_file(path))
     config = state["config"]
     dev = resolve_device(device or "cpu")

@@ -18,6 +18,7 @@ The parts, one idea each:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -59,6 +60,20 @@ class SweepSpec:
     template: Any
     configurations: list[Configuration]
     notes: list[str] = field(default_factory=list)
+    overrides: tuple[str, ...] = ()  # the --set items applied to the file
+
+    def text(self) -> str:
+        """The sweep file as run: its text, or with ``--set`` overrides the overridden document (so the copy in
+        storage says what actually ran: ``vaeray report`` reads its metric and imports from it)."""
+        path = Path(self.source)
+        original = path.read_text() if path.is_file() else ""
+        if not self.overrides:
+            return original
+        import yaml
+
+        body = apply_overrides(yamlio.loads(original, source=self.source) or {}, self.overrides)
+        header = f"# {self.source} with --set " + " --set ".join(self.overrides) + "\n"
+        return header + yaml.safe_dump(body, sort_keys=False)
 
     @property
     def root(self) -> str:
@@ -135,7 +150,8 @@ def load(path: str | os.PathLike, storage: str | None = None, overrides: Sequenc
         except ConfigError as e:
             raise e.in_file(source) from None
     try:
-        return parse(raw, source, storage=storage, default_name=Path(source).stem)
+        spec = parse(raw, source, storage=storage, default_name=Path(source).stem)
+        return dataclasses.replace(spec, overrides=tuple(overrides)) if overrides else spec
     except ConfigError as e:  # checks deep in the settings know only the key path: name the file here, once
         if e.source:
             raise

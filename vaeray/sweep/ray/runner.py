@@ -139,7 +139,7 @@ def run_sweep(
     try:
         if restart:
             store.wipe()
-        store.save_sweep_file(Path(spec.source).read_text() if Path(spec.source).is_file() else "")
+        store.save_sweep_file(spec.text())
     except OSError as e:  # unreachable bucket, no credentials, read-only path: before anything starts
         raise ConfigError(f"cannot write to {spec.root}: {str(e).splitlines()[0][:200]}", "sweep.storage", spec.source) from None
     data_dir = str(Path(data_dir).expanduser().resolve()) if data_dir else None
