@@ -45,17 +45,32 @@ def train(config_file, overrides, data_dir, run_dir, resume, device, no_progress
     from .rundir import RunDir
     from .train import fit
 
+    from .train import build_dataset, resolve_device
+
     cfg = config_mod.load(config_file, overrides)
     run = RunDir(run_dir or Path("runs") / Path(config_file).stem)
     state = run.prepare(cfg, resume)
     final: dict = {}
+    seen = {"step": int(state["step"]) if state else 0, "checkpoint": int(state["step"]) if state else None}
 
     def report(metrics, ckpt):
         run.report(metrics, ckpt)
+        seen["step"] = int(metrics.get("step", seen["step"]))
         if ckpt is not None:
             final["state"] = ckpt
+            seen["checkpoint"] = seen["step"]
 
-    metrics = fit(cfg, report=report, checkpoint=state, data_dir=data_dir, device=device, progress=not no_progress)
+    # what `auto` became, recorded in the run directory (resolved.json) before training starts
+    dev = resolve_device(device or cfg["train"]["device"])
+    data = build_dataset(cfg, "train", dev, data_dir)
+    run.record_resolved(cfg, dev, data)
+    try:
+        metrics = fit(cfg, report=report, checkpoint=state, dataset=data, data_dir=data_dir, device=dev, progress=not no_progress)
+    except KeyboardInterrupt:
+        where = f"step {seen['checkpoint']}" if seen["checkpoint"] is not None else "no checkpoint yet: it starts over"
+        again = " ".join(["vaeray train", str(config_file), *(f"--set {o}" for o in overrides), "--run-dir", str(run.path), "--resume"])
+        click.echo(f"interrupted at step {seen['step']}; resume from the last checkpoint ({where}) with:\n  {again}", err=True)
+        sys.exit(130)
     if "state" in final:
         run.finish(final["state"])
     shown = {k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)}

@@ -34,8 +34,8 @@ TINY = [
 ]  # fmt: skip
 
 
-def run_vaeray(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0"}
+def run_vaeray(*args: str, cwd: Path, timeout: int = 300, **env_over: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0", **env_over}
     return subprocess.run([str(VAERAY), *args], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=env)
 
 
@@ -44,8 +44,9 @@ def family_sweep(tmp_path_factory) -> Path:
     """The tiny cross-family study, run once: returns the sweep's directory in storage."""
     base = tmp_path_factory.mktemp("families")
     sets = [a for item in (*TINY, f"sweep.storage={base / 'results'}") for a in ("--set", item)]
-    r = run_vaeray("sweep", str(REPO / "sweeps" / "families_dsprites.yaml"), *sets, cwd=base)
+    r = run_vaeray("sweep", str(REPO / "sweeps" / "families_dsprites.yaml"), *sets, cwd=base, VAERAY_STATUS_EVERY="1")
     assert r.returncode == 0, r.stderr[-3000:]
+    (base / "sweep.stderr").write_text(r.stderr)  # the live status lines, for test_console
     root = base / "results" / "families_dsprites"
     assert (root / "results.parquet").is_file()
     assert "reporttest_plugin" in (root / "sweep.yaml").read_text()  # the copy in storage is the file as run

@@ -29,7 +29,7 @@ from .. import plan, results
 from ..dryrun import ClusterView
 from ..spec import SweepSpec
 from . import callbacks, scheduler, trainable
-from .callbacks import STATUS_FILE, LedgerCallback, ProgressCallback, TrialNames, wandb_callback
+from .callbacks import STATUS_FILE, LedgerCallback, ProgressCallback, StatusCallback, TrialNames, wandb_callback
 from .scheduler import RUNGS_FILE, SeedGroupedScheduler
 from .trainable import wrapped_trainable
 
@@ -211,7 +211,7 @@ def _new_tuner(
         scheduler = SeedGroupedScheduler(spec, launch.members() or None, state_uri, verbose)
     callbacks: list = [LedgerCallback(spec, name, expected=launch.count)]
     if verbose:
-        callbacks.append(ProgressCallback(spec))
+        callbacks += [ProgressCallback(spec), StatusCallback(spec)]
     wandb_cb = wandb_callback(spec, notes)
     if wandb_cb is not None:
         callbacks.append(wandb_cb)
