@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .report.api import DIRECTION, SweepNotFound, family_of, load, load_history, sweep_root
+from .report.api import DIRECTION, SweepNotFound, family_of, load, load_history, sweep_root, trial_dir
 from .report.stats import Paired, aggregate, interval, metric_columns, paired, rank, varying_columns
 
 __all__ = [
     "DIRECTION", "Paired", "SweepNotFound", "aggregate", "family_of", "interval", "load", "load_history",
-    "metric_columns", "paired", "rank", "sweep_root", "varying_columns",
+    "metric_columns", "paired", "rank", "sweep_root", "trial_dir", "varying_columns",
 ]  # fmt: skip
 
 

@@ -285,3 +285,11 @@ def load_history(sweeps: str | os.PathLike | Sequence[str | os.PathLike], *, sto
 
 def trial_id_of(cell: str, seed: int) -> str:
     return trial_id(cell, seed)
+
+
+def trial_dir(sweep: str | os.PathLike, trial: str, *, storage: str | None = None) -> str:
+    """The newest Tune directory of ``trial`` (a trial id) in a sweep: what ``vaeray plot`` takes."""
+    places = _trial_dirs(sweep_root(sweep, storage)).get(trial)
+    if not places:
+        raise SweepNotFound(f"no directory for trial {trial} in {sweep_root(sweep, storage)}")
+    return places[-1][1]

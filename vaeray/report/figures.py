@@ -125,3 +125,26 @@ def _config_names(frame: pd.DataFrame) -> dict[str, str]:
         parts = [str(r.get("model", ""))] + [f"{c.split('.', 1)[-1]}={r[c]}" for c in varying if pd.notna(r[c])]
         out[cell] = ", ".join(p for p in parts if p) or cell
     return out
+
+
+def by_family(df: pd.DataFrame, metric: str, mode: str = "min") -> Figure:
+    """Per family, its best configuration on ``metric`` (seed mean, 95% t interval as the error bar; seeds as
+    dots): the headline bar chart of the cross-family study."""
+    from .stats import rank
+
+    ranked = rank(aggregate(df, [metric]), metric, mode)
+    best = ranked.groupby("family", sort=False).head(1).reset_index(drop=True)
+    fig = Figure(figsize=(max(4.0, 1.3 * len(best) + 1.5), 3.8), layout="constrained")
+    ax = fig.add_subplot()
+    x = np.arange(len(best))
+    ax.bar(x, best[f"{metric}_mean"], yerr=best[f"{metric}_ci"].fillna(0.0), capsize=5, color=[f"C{i % 10}" for i in x], alpha=0.8)
+    counted = df[df["status"].isin(COUNTED)]
+    for i, cell in enumerate(best["config_hash"]):
+        values = pd.to_numeric(counted.loc[counted["config_hash"] == cell, metric], errors="coerce")
+        ax.plot(np.full(len(values), i), values, "k.", alpha=0.6)
+    ax.set_xticks(x, [f"{f}\n({m})" for f, m in zip(best["family"], best["model"])], fontsize=8)
+    ax.set_xlabel("family (its best model)")
+    ax.set_ylabel(label(metric))
+    ax.set_title(f"{label(metric, units=False)} per family: best configuration\n(mean, 95% t interval over seeds; dots: seeds)", fontsize=10)
+    ax.grid(alpha=0.3, axis="y")
+    return fig

@@ -91,6 +91,8 @@ def comparisons(df: pd.DataFrame, table: pd.DataFrame | None = None) -> list[Tab
             trials = matches(df, r)
             counted = trials[trials["status"].isin(COUNTED)]
             metric = r["vaeray_metric"]
+            mean = half = math.nan
+            n = 0
             if not r["vaeray_model"]:
                 ours, status = "-", "not in vaeray"
             elif trials.empty:
@@ -104,10 +106,38 @@ def comparisons(df: pd.DataFrame, table: pd.DataFrame | None = None) -> list[Tab
             body.append([r["model_or_method"], r["setting"], r["metric"], published_text, r["source_kind"], ours, status])
             numbers.append({"paper": paper, "table": tab, "model": r["model_or_method"], "setting": r["setting"],
                             "metric": r["metric"], "published_mean": r["value"], "published_std": r["std"],
-                            "source_kind": r["source_kind"], "source_ref": r["source_ref"], "ours": ours, "status": status})  # fmt: skip
+                            "source_kind": r["source_kind"], "source_ref": r["source_ref"], "ours": ours,
+                            "ours_mean": mean, "ours_ci": half, "ours_count": n, "status": status})  # fmt: skip
         stem = "paper_" + "".join(ch if ch.isalnum() else "_" for ch in f"{paper.split(' (')[0]}_{tab}").strip("_").lower()
         note = (f"Published: mean ± std as reported; ours: seed mean ± 95% t interval, in the paper's sign convention. "
                 f"{missing} row(s) of this table not run yet.")  # fmt: skip
         headers = ["model", "setting", "metric", "published", "source", "ours", "status"]
         out.append(Table(stem, f"{paper}, {tab}", headers, body, pd.DataFrame(numbers), note))
     return out
+
+
+def figure(table: Table):
+    """Published mean ± std (x) against our seed mean ± 95% CI (y) for the rows of one paper table we ran;
+    the diagonal is agreement."""
+    from matplotlib.figure import Figure
+
+    rows = table.numbers[table.numbers["status"] == "ran"]
+    fig = Figure(figsize=(5, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    for i, (_, r) in enumerate(rows.iterrows()):
+        mean, half = r["ours_mean"], 0.0 if math.isnan(r["ours_ci"]) else r["ours_ci"]
+        std = r["published_std"] if isinstance(r["published_std"], float) and not math.isnan(r["published_std"]) else 0.0
+        ax.errorbar(r["published_mean"], mean, xerr=std, yerr=half, fmt="o", capsize=4, color=f"C{i % 10}",
+                    label=f"{r['model']}, {r['setting'][:40]}")  # fmt: skip
+    if len(rows):
+        lo = min(ax.get_xlim()[0], ax.get_ylim()[0])
+        hi = max(ax.get_xlim()[1], ax.get_ylim()[1])
+        ax.plot([lo, hi], [lo, hi], "k--", linewidth=0.8, label="agreement")
+        ax.legend(fontsize=7)
+    units = "nats" if rows.empty else "nats" if "LL" in str(rows["metric"].iloc[0]) or "likelihood" in str(rows["metric"].iloc[0]) else ""
+    ax.set_xlabel(f"published (mean ± std{', ' + units if units else ''})")
+    ax.set_ylabel(f"ours (seed mean ± 95% CI{', ' + units if units else ''})")
+    ax.set_title(f"{table.title}\nours vs published, rows we ran", fontsize=9)
+    ax.grid(alpha=0.3)
+    return fig
+
