@@ -145,10 +145,14 @@ def _save(fig, path: str) -> str:
 def _figures(df: pd.DataFrame, sweeps: Sequence[str], storage: str | None, metrics: Sequence[str], key: str, out: str) -> list[str]:
     os.makedirs(out, exist_ok=True)
     files = []
-    varying = stats.varying_columns(df)
-    for x in numeric_varying(df, varying):
-        for m in metrics[:6]:
-            files.append(_save(figures.metric_vs_hyperparameter(df, m, x, varying), os.path.join(out, f"fig_{_slug(m)}_vs_{_slug(x)}.png")))
+    several = df["sweep"].nunique() > 1
+    for name, sub in df.groupby("sweep", sort=False):  # swept: what varies within a sweep, not between sweeps
+        varying = stats.varying_columns(sub)
+        prefix = f"fig_{_slug(str(name))}_" if several else "fig_"
+        for x in numeric_varying(sub, varying):
+            for m in [m for m in metrics[:6] if m in sub and sub[m].notna().any()]:
+                fig = figures.metric_vs_hyperparameter(sub, m, x, varying)
+                files.append(_save(fig, os.path.join(out, f"{prefix}{_slug(m)}_vs_{_slug(x)}.png")))
     history = load_history(list(sweeps), storage=storage)
     for m in dict.fromkeys(["loss", key]):
         if m in history and history.dropna(subset=[m]).groupby("trial_id")["step"].nunique().max() > 1:
