@@ -66,3 +66,21 @@ def test_report_prints_configurations_and_families_and_writes_files(family_sweep
         image = mpimg.imread(out / name)
         assert image.ndim == 3 and image.shape[0] > 300 and image.shape[1] > 500 and image.std() > 0.01
     assert (out / "report.md").read_text() == r.stdout
+
+
+def test_several_sweeps_in_one_report(family_sweep, tmp_path):
+    from vaeray.report.compose import build
+
+    from .test_api import make_sweep
+
+    hand = tmp_path / "hand"
+    make_sweep(hand)  # beta_vae_h with beta 1 / 4 (+ one running, one pending trial)
+    report = build([str(family_sweep), str(hand)], out=str(tmp_path / "out"))
+    assert [t.name for t in report.tables][:3] == [f"configurations_{family_sweep.name}", "configurations_hand", "families"]
+    assert set(report.frame["sweep"]) == {family_sweep.name, "hand"}
+    hand_rows = section(report.markdown, "Sweep hand")
+    assert len(hand_rows) == 3 and "+1 error" in hand_rows[[("| 4 |" in r or "| 4.0 |" in r) for r in hand_rows].index(True)]
+    figs = sorted(p.name for p in (tmp_path / "out").glob("fig_*_vs_*.png"))
+    # each sweep's figures against what it swept: beta in both, gamma only in the family study
+    assert "fig_hand_mig_vs_model_beta.png" in figs and f"fig_{family_sweep.name}_mig_vs_model_gamma.png" in figs
+    assert not any("hand" in f and "gamma" in f for f in figs) and not any("train_steps" in f for f in figs)
