@@ -27,7 +27,7 @@ from ..errors import VaerayError
 from ..registry import MODELS
 from ..storage import is_uri, join_uri, list_dir, read_bytes, read_json, resolve_storage
 from ..sweep import results as ledger
-from ..sweep.identity import config_hash, trial_id
+from ..sweep.identity import config_hash
 
 DEFAULT_STORAGE = "~/vaeray_results"
 FIRST = ("sweep", "trial_id", "config_hash", "seed", "family", "model", "dataset", "status", "error", "steps",
@@ -281,10 +281,6 @@ def load_history(sweeps: str | os.PathLike | Sequence[str | os.PathLike], *, sto
     cols = ["sweep", "trial_id", "config_hash", "seed", "experiment", "step"]
     df = pd.DataFrame(out) if out else pd.DataFrame(columns=cols)
     return df[[*cols, *(c for c in df if c not in cols)]]
-
-
-def trial_id_of(cell: str, seed: int) -> str:
-    return trial_id(cell, seed)
 
 
 def trial_dir(sweep: str | os.PathLike, trial: str, *, storage: str | None = None) -> str:

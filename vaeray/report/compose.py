@@ -9,7 +9,6 @@ swept numeric hyperparameter, learning curves, and the disentanglement–likelih
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -162,6 +161,3 @@ def _figures(df: pd.DataFrame, sweeps: Sequence[str], storage: str | None, metri
         files.append(_save(figures.tradeoff(df, dis[0], lik[0]), os.path.join(out, f"fig_tradeoff_{dis[0]}_{lik[0]}.png")))
     return files
 
-
-def nan_to_dash(value: float) -> str:
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4g}"
