@@ -105,7 +105,7 @@ def comparisons(df: pd.DataFrame, table: pd.DataFrame | None = None) -> list[Tab
             published_text = _pm(r["value"], r["std"], "")
             body.append([r["model_or_method"], r["setting"], r["metric"], published_text, r["source_kind"], ours, status])
             numbers.append({"paper": paper, "table": tab, "model": r["model_or_method"], "setting": r["setting"],
-                            "metric": r["metric"], "published_mean": r["value"], "published_std": r["std"],
+                            "metric": r["metric"], "units": r["units"], "published_mean": r["value"], "published_std": r["std"],
                             "source_kind": r["source_kind"], "source_ref": r["source_ref"], "ours": ours,
                             "ours_mean": mean, "ours_ci": half, "ours_count": n, "status": status})  # fmt: skip
         stem = "paper_" + "".join(ch if ch.isalnum() else "_" for ch in f"{paper.split(' (')[0]}_{tab}").strip("_").lower()
@@ -134,7 +134,7 @@ def figure(table: Table):
         hi = max(ax.get_xlim()[1], ax.get_ylim()[1])
         ax.plot([lo, hi], [lo, hi], "k--", linewidth=0.8, label="agreement")
         ax.legend(fontsize=7)
-    units = "nats" if rows.empty else "nats" if "LL" in str(rows["metric"].iloc[0]) or "likelihood" in str(rows["metric"].iloc[0]) else ""
+    units = ", ".join(sorted(set(rows["units"]))) if len(rows) else ""
     ax.set_xlabel(f"published (mean ± std{', ' + units if units else ''})")
     ax.set_ylabel(f"ours (seed mean ± 95% CI{', ' + units if units else ''})")
     ax.set_title(f"{table.title}\nours vs published, rows we ran", fontsize=9)
