@@ -10,8 +10,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from .report.api import DIRECTION, SweepNotFound, family_of, load, load_history, sweep_root, trial_dir
 from .report.stats import Paired, aggregate, interval, metric_columns, paired, rank, varying_columns
 
@@ -20,13 +18,3 @@ __all__ = [
     "metric_columns", "paired", "rank", "sweep_root", "trial_dir", "varying_columns",
 ]  # fmt: skip
 
-
-def __getattr__(name: str) -> Any:
-    """Names of the pre-0.2 ``vaeray.results`` (now :mod:`vaeray.sweep.results`: the ledger, ``SweepStore``),
-    so Tune state pickled by an older vaeray still resolves them."""
-    from .sweep import results as ledger
-
-    try:
-        return getattr(ledger, name)
-    except AttributeError:
-        raise AttributeError(f"module 'vaeray.results' has no attribute '{name}'") from None

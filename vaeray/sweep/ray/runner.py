@@ -65,10 +65,17 @@ def legacy_names() -> Iterator[None]:
     tune_alias.SweepInterrupted = SweepInterrupted  # type: ignore[attr-defined]
     aliases = {"vaeray.tune": tune_alias}
     aliases.update({f"vaeray.{m}": importlib.import_module(f"vaeray.sweep.{m}") for m in LEGACY_MODULES})
+    lent: list[tuple[types.ModuleType, str]] = []
     for name, module in aliases.items():
         if name not in sys.modules:
             sys.modules[name] = module
             added.append(name)
+        elif sys.modules[name] is not module:  # a new module owns the name now (vaeray.results, the results
+            real = sys.modules[name]  # API): it lends the old names for the restore only
+            for k, v in vars(module).items():
+                if not k.startswith("_") and not hasattr(real, k):
+                    setattr(real, k, v)
+                    lent.append((real, k))
     old_spec_names = [n for n in ("SweepSpec", "load", "parse", "varying_keys") if not hasattr(wing, n)]
     for n in old_spec_names:  # the old module vaeray.sweep is this package now
         setattr(wing, n, getattr(spec, n))
@@ -77,6 +84,8 @@ def legacy_names() -> Iterator[None]:
     finally:
         for name in added:
             sys.modules.pop(name, None)
+        for real, k in lent:
+            delattr(real, k)
         for n in old_spec_names:
             delattr(wing, n)
 
