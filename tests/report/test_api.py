@@ -127,3 +127,15 @@ def test_family_defaults_to_the_module_of_the_model():
         assert results.family_of("factor_vae") == "disentangling" and results.family_of("nope") == "unknown"
     finally:
         del MODELS._entries["reporttest_rotating"]
+
+
+def test_progress_wraps_the_per_trial_reading(sweep_dir):
+    root, _ = sweep_dir
+    calls = []
+
+    def progress(items, description, total):
+        calls.append((description, total))
+        return items
+
+    results.load(str(root), progress=progress)
+    assert calls == [("reading hand", 4)]  # the four ledger entries (running and pending trials are few)
