@@ -45,17 +45,32 @@ def train(config_file, overrides, data_dir, run_dir, resume, device, no_progress
     from .rundir import RunDir
     from .train import fit
 
+    from .train import build_dataset, resolve_device
+
     cfg = config_mod.load(config_file, overrides)
     run = RunDir(run_dir or Path("runs") / Path(config_file).stem)
     state = run.prepare(cfg, resume)
     final: dict = {}
+    seen = {"step": int(state["step"]) if state else 0, "checkpoint": int(state["step"]) if state else None}
 
     def report(metrics, ckpt):
         run.report(metrics, ckpt)
+        seen["step"] = int(metrics.get("step", seen["step"]))
         if ckpt is not None:
             final["state"] = ckpt
+            seen["checkpoint"] = seen["step"]
 
-    metrics = fit(cfg, report=report, checkpoint=state, data_dir=data_dir, device=device, progress=not no_progress)
+    # what `auto` became, recorded in the run directory (resolved.json) before training starts
+    dev = resolve_device(device or cfg["train"]["device"])
+    data = build_dataset(cfg, "train", dev, data_dir)
+    run.record_resolved(cfg, dev, data)
+    try:
+        metrics = fit(cfg, report=report, checkpoint=state, dataset=data, data_dir=data_dir, device=dev, progress=not no_progress)
+    except KeyboardInterrupt:
+        where = f"step {seen['checkpoint']}" if seen["checkpoint"] is not None else "no checkpoint yet: it starts over"
+        again = " ".join(["vaeray train", str(config_file), *(f"--set {o}" for o in overrides), "--run-dir", str(run.path), "--resume"])
+        click.echo(f"interrupted at step {seen['step']}; resume from the last checkpoint ({where}) with:\n  {again}", err=True)
+        sys.exit(130)
     if "state" in final:
         run.finish(final["state"])
     shown = {k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)}
@@ -77,10 +92,16 @@ def eval_cmd(run_dir, overrides, data_dir, device) -> None:
 
 
 @main.command(name="list")
-@click.argument("what", required=False, type=click.Choice(["models", "datasets", "metrics"]))
+@click.argument("what", required=False, type=click.Choice(["models", "datasets", "metrics", "sections", "plots"]))
 def list_cmd(what) -> None:
-    """Print what is registered, with each entry's settable parameters and defaults."""
+    """Print what is registered, with each entry's settable parameters and defaults; the keys of the
+    train, eval and sweep sections with their defaults; the plot kinds of `vaeray plot`."""
+    import dataclasses
+
+    from .config import EvalConfig, TrainConfig
     from .registry import DATASETS, METRICS, MODELS, load_all
+    from .report.api import family_of
+    from .sweep.settings import SweepSettings
 
     load_all()
     for title, reg in (("models", MODELS), ("datasets", DATASETS), ("metrics", METRICS)):
@@ -89,7 +110,24 @@ def list_cmd(what) -> None:
         click.echo(f"{title}:")
         for name in reg:
             params = ", ".join(f"{k}={v!r}" for k, v in reg.defaults(name).items())
-            click.echo(f"  {name}({params})")
+            family = f"  [{family_of(name)}]" if reg is MODELS else ""
+            click.echo(f"  {name}({params}){family}")
+    if not what or what == "sections":
+        for title, cls in (("train", TrainConfig), ("eval", EvalConfig), ("sweep", SweepSettings)):
+            click.echo(f"{title}:")
+            for f in dataclasses.fields(cls):
+                default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+                click.echo(f"  {f.name}: {default!r}")
+    if not what or what == "plots":
+        from .report.plots import PLOTS, VIEWS
+
+        import importlib
+
+        for module in VIEWS:
+            importlib.import_module(module)
+        click.echo("plots:")
+        for name, (_, help_text) in PLOTS.items():
+            click.echo(f"  {name}: {help_text}")
 
 
 @main.command()
@@ -127,6 +165,55 @@ def sweep(sweep_file, dry_run, restart, data_dir, address, storage, overrides) -
         click.echo(str(e), err=True)
         sys.exit(e.exit_code)
     click.echo(summary)
+
+
+@main.command()
+@click.argument("sweeps", nargs=-1, required=True)
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Write the tables (CSV, LaTeX) and figures (PNG) here.")
+@click.option("--storage", default=None, help="Where sweep names are looked up (default: $VAERAY_STORAGE, else ~/vaeray_results).")
+@click.option("--metric", default=None, help="Rank by this metric (default: the sweep's sweep.metric).")
+@click.option("--mode", type=click.Choice(["min", "max"]), default=None)
+@click.option("--no-progress", is_flag=True, help="No progress bar while reading.")
+def report(sweeps, out, storage, metric, mode, no_progress) -> None:
+    """Comparison tables of one or more sweeps (names, directories or URIs): Markdown on stdout; with --out
+    also CSV, LaTeX (booktabs) and PNG figures."""
+    from .report.compose import build
+
+    def progress(items, desc, total):
+        from tqdm.auto import tqdm
+
+        return tqdm(items, desc=desc, total=total, unit="trial", leave=False, file=sys.stderr, disable=no_progress or total < 50)
+
+    result = build(list(sweeps), out=out, storage=storage, metric=metric, mode=mode, progress=progress)
+    click.echo(result.markdown, nl=False)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path())
+@click.argument("kind")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Default: RUN_DIR/plots/KIND.png (.gif for GIFs).")
+@click.option("--mode", type=click.Choice(["prior", "posterior"]), default="posterior", help="Traversal centre.")
+@click.option("--range", "range_", type=click.Choice(["symmetric", "quantiles"]), default="symmetric", help="Traversal range.")
+@click.option("--span", type=float, default=2.0, help="Symmetric range: ± this many prior standard deviations.")
+@click.option("--steps", type=int, default=9, help="Traversal steps.")
+@click.option("--n", "n", type=int, default=8, help="Grid side (samples, data, reconstructions).")
+@click.option("--dims", type=int, default=None, help="At most this many latent dimensions (highest KL first).")
+@click.option("--index", type=int, default=0, help="The data example a posterior traversal starts from.")
+@click.option("--seed", type=int, default=0)
+@click.option("--import", "imports", multiple=True, metavar="MODULE", help="Module registering the run's own model/data.")
+@_data_dir_option
+@click.option("--device", default=None)
+def plot(run_dir, kind, out, mode, range_, span, steps, n, dims, index, seed, imports, data_dir, device) -> None:
+    """Plot a trained run (a `vaeray train` run directory, a sweep trial directory or a checkpoint):
+    KIND is one of `vaeray list plots` (samples, data, reconstructions, traversals, reconstruct_traverse,
+    traversal_gif, and each family's own views)."""
+    from .report import plots
+
+    opts = plots.PlotOptions(n=n, mode=mode, range=range_, span=span, steps=steps, dims=dims, index=index, seed=seed)
+    result = plots.make(run_dir, kind, opts, device=device, data_dir=data_dir, imports=tuple(imports))
+    base = Path(run_dir) if Path(run_dir).is_dir() else Path(run_dir).parent
+    path = plots.save(result, out or base / "plots" / kind)
+    click.echo(str(path))
 
 
 def run() -> None:

@@ -1,13 +1,12 @@
 """Evaluate a finished run directory: ``vaeray eval RUN_DIR``.
 
 Rebuilds the model from the run's saved config and final weights (``model.pt``, else the last checkpoint),
-runs the ``eval.metrics`` of that config (optionally overridden with ``--set eval...``) and writes
-``RUN_DIR/eval.json``. The training config is never changed: only ``eval.*`` may be overridden.
+runs the ``eval.metrics`` of that config (optionally overridden with ``--set eval...``), writes
+``RUN_DIR/eval.json`` (the latest) and appends it with its metric settings to ``RUN_DIR/eval_history.jsonl``. The training config is never changed: only ``eval.*`` may be overridden.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 from . import checkpoint as ckpt
 from . import config as config_mod
 from .errors import ConfigError
-from .rundir import CONFIG, FINAL, LAST
+from .rundir import CONFIG, FINAL, LAST, RunDir
 from .train import build_dataset, build_model, evaluate, resolve_device, seed_everything
 
 
@@ -45,5 +44,5 @@ def evaluate_run(
     model.load_state_dict(state["model"])
     results = evaluate(model, cfg, data, data_dir=data_dir, device=dev)
     out = {"step": int(state["step"]), **results}
-    (run_dir / "eval.json").write_text(json.dumps(out, indent=2))
+    RunDir(run_dir).record_eval(out, cfg["eval"]["metrics"])
     return out

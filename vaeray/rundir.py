@@ -7,7 +7,9 @@
       metrics.jsonl          one JSON row per logging step (eval metrics appear on the rows where they ran)
       checkpoints/last.pt    the latest full training state (atomic; ``--resume`` continues from it)
       model.pt               the final model: {"model": state_dict, "config": ...}
-      eval.json              written by ``vaeray eval RUN_DIR``
+      resolved.json          what ``auto`` settings became: the device, the dataset's source (dSprites), versions
+      eval.json              the latest ``vaeray eval RUN_DIR``
+      eval_history.jsonl     every ``vaeray eval``: when, at which step, with which metric settings, the results
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ CONFIG = "config.yaml"
 METRICS = "metrics.jsonl"
 LAST = "checkpoints/last.pt"
 FINAL = "model.pt"
+RESOLVED = "resolved.json"
+EVAL = "eval.json"
+EVAL_HISTORY = "eval_history.jsonl"
 
 
 class RunDir:
@@ -64,6 +69,39 @@ class RunDir:
             f.write(json.dumps(row) + "\n")
         if state is not None:
             ckpt.save(state, self.path / LAST)
+
+    def record_resolved(self, config: dict[str, Any], device: Any, dataset: Any) -> dict[str, Any]:
+        """Write ``resolved.json``: what the config's ``auto`` values became on this machine (the device, the
+        dSprites source, ...) so a run says what it actually used."""
+        import platform
+        from datetime import datetime, timezone
+
+        import torch
+
+        record: dict[str, Any] = {"device": str(device), "train.device": config["train"]["device"]}
+        for key, value in config["data"].items():
+            if value == "auto" and hasattr(dataset, key):
+                record[f"data.{key}"] = getattr(dataset, key)
+        if getattr(device, "type", str(device)) == "cuda" and torch.cuda.is_available():
+            record["gpu"] = torch.cuda.get_device_name(device)
+        record.update(torch=torch.__version__, python=platform.python_version(),
+                      started=datetime.now(timezone.utc).isoformat(timespec="seconds"))  # fmt: skip
+        (self.path / RESOLVED).write_text(json.dumps(record, indent=1))
+        return record
+
+    def record_eval(self, results: dict[str, Any], metrics: dict[str, Any]) -> None:
+        """Keep ``eval.json`` as the latest evaluation and append it, with its metric settings, to the history."""
+        from datetime import datetime, timezone
+
+        (self.path / EVAL).write_text(json.dumps(results, indent=2))
+        row = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "step": results.get("step"),
+               "metrics": metrics, "results": results}  # fmt: skip
+        with open(self.path / EVAL_HISTORY, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+    def eval_history(self) -> list[dict[str, Any]]:
+        f = self.path / EVAL_HISTORY
+        return [json.loads(line) for line in f.read_text().splitlines() if line.strip()] if f.is_file() else []
 
     def finish(self, state: dict[str, Any]) -> None:
         ckpt.save({"model": state["model"], "config": state["config"], "step": state["step"]}, self.path / FINAL)

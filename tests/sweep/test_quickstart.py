@@ -44,6 +44,17 @@ def test_quickstart_runs_through_the_cli_and_leaves_one_row_per_trial(tmp_path):
     assert header.split()[:3] == ["config", "model.name", "model.beta"] and "mig (max)" in header
     assert "± " in r.stdout and "results:" in r.stdout
 
+    # vaeray report: one row per configuration with mean ± CI over the two seeds; CSV, LaTeX and PNG written
+    rep = subprocess.run(
+        [str(VAERAY), "report", str(tmp_path / "results" / "quickstart"), "--out", str(tmp_path / "report")],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    )
+    assert rep.returncode == 0, rep.stderr[-3000:]
+    rows = [line for line in rep.stdout.split("### Families")[0].splitlines() if line.startswith("| ") and not line.startswith("| rank")]
+    assert len(rows) == 2 and all(" ± " in row and "(2)" in row for row in rows)
+    written = {p.suffix for p in (tmp_path / "report").iterdir()}
+    assert {".csv", ".tex", ".png", ".md"} <= written
+
 
 def test_headline_sweep_is_thirty_betatcvae_trials_on_quarter_gpus():
     spec = sw.load(REPO / "sweeps" / "betatcvae_dsprites.yaml", storage="/tmp/unused")

@@ -37,6 +37,7 @@ class BetaVAEH(VAE):
     """
 
     terms: tuple[str, ...] = ("loss", "rec", "kl")
+    family = "disentangling"  # results group by family; vaeray.report reads it from this class only, not from subclasses
 
     def __init__(
         self,
@@ -71,6 +72,7 @@ class BetaVAEB(VAE):
     """
 
     terms: tuple[str, ...] = ("loss", "rec", "kl", "capacity")
+    family = "disentangling"  # results group by family; vaeray.report reads it from this class only, not from subclasses
 
     def __init__(
         self,
@@ -116,6 +118,7 @@ class BetaTCVAE(VAE):
     """
 
     terms: tuple[str, ...] = ("loss", "rec", "kl", "mi", "tc", "dwkl")
+    family = "disentangling"  # results group by family; vaeray.report reads it from this class only, not from subclasses
 
     def __init__(
         self,

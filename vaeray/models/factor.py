@@ -103,6 +103,7 @@ class FactorVAE(VAE):
     """
 
     terms: tuple[str, ...] = ("loss", "rec", "kl", "tc", "disc_loss", "disc_acc")
+    family = "disentangling"  # results group by family; vaeray.report reads it from this class only, not from subclasses
 
     def __init__(
         self,

@@ -48,6 +48,7 @@ class VAE(Model):
     """
 
     terms: tuple[str, ...] = ("loss", "rec", "kl")  # the keys ``loss`` returns (subclasses extend it)
+    family = "disentangling"  # results group by family; vaeray.report reads it from this class only, not from subclasses
 
     def __init__(
         self,

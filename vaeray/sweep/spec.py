@@ -18,6 +18,7 @@ The parts, one idea each:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -59,7 +60,20 @@ class SweepSpec:
     template: Any
     configurations: list[Configuration]
     notes: list[str] = field(default_factory=list)
-    overrides: tuple[str, ...] = ()  # the command line's --set items, applied before validation
+    overrides: tuple[str, ...] = ()  # the --set items applied to the file
+
+    def text(self) -> str:
+        """The sweep file as run: its text, or with ``--set`` overrides the overridden document (so the copy in
+        storage says what actually ran: ``vaeray report`` reads its metric and imports from it)."""
+        path = Path(self.source)
+        original = path.read_text() if path.is_file() else ""
+        if not self.overrides:
+            return original
+        import yaml
+
+        body = apply_overrides(yamlio.loads(original, source=self.source) or {}, self.overrides)
+        header = f"# {self.source} with --set " + " --set ".join(self.overrides) + "\n"
+        return header + yaml.safe_dump(body, sort_keys=False)
 
     @property
     def root(self) -> str:
@@ -122,22 +136,22 @@ def varying_keys(configs: Sequence[Mapping[str, Any]]) -> list[str]:
 def load(path: str | os.PathLike, storage: str | None = None, overrides: Sequence[str] = ()) -> SweepSpec:
     """Read and validate a sweep file; expand it into configurations. Raises :class:`ConfigError`.
 
-    ``overrides`` are ``--set KEY=VALUE`` items applied to the file's contents first, exactly as for a run
-    config (``train.steps=200``, ``sweep.seeds=[0]``, ``model.latent_dim={grid: [2, 5]}``): the laptop size
-    of a paper sweep without editing the file. They change the trials' configs and so their identities.
-    """
+    ``overrides`` are ``--set KEY=VALUE`` items applied to the file before anything is checked
+    (``train.steps=2000``, ``sweep.seeds=[0,1]``): how a cluster-size file gets its laptop size."""
     source = str(path)
     raw = yamlio.load(path)
     if raw is None:
         raise ConfigError("the file is empty", source=source)
     if not isinstance(raw, Mapping):
         raise ConfigError("a sweep file is a mapping: a run config plus a 'sweep:' section", source=source)
-    try:
-        if overrides:
+    if overrides:
+        try:
             raw = apply_overrides(raw, overrides)
+        except ConfigError as e:
+            raise e.in_file(source) from None
+    try:
         spec = parse(raw, source, storage=storage, default_name=Path(source).stem)
-        spec.overrides = tuple(overrides)
-        return spec
+        return dataclasses.replace(spec, overrides=tuple(overrides)) if overrides else spec
     except ConfigError as e:  # checks deep in the settings know only the key path: name the file here, once
         if e.source:
             raise

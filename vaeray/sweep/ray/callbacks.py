@@ -160,6 +160,50 @@ class ProgressCallback(tune.Callback):
         say(f"error  {self._name(trial)}: {error_line(trial)}")
 
 
+class StatusCallback(tune.Callback):
+    """Every ``every_s`` seconds a compact status line (:func:`vaeray.report.live.status_line`): trials done /
+    running / paused / pending, the best configuration so far by its seed mean, elapsed time and ETA. Fills the
+    silence between trial events on long sweeps; ``VAERAY_STATUS_EVERY`` sets the period (0: off)."""
+
+    STATES = {TuneTrial.TERMINATED: "done", TuneTrial.RUNNING: "running", TuneTrial.PAUSED: "paused",
+              TuneTrial.PENDING: "pending", TuneTrial.ERROR: "error"}  # fmt: skip
+
+    def __init__(self, spec: SweepSpec, every_s: float | None = None):
+        self._spec = spec
+        self._every = float(os.environ.get("VAERAY_STATUS_EVERY", 30)) if every_s is None else every_s
+        self._start = time.monotonic()
+        self._last = self._start
+        self._cells: dict[str, tuple[str, int]] = {}
+
+    def _cell(self, trial: TuneTrial) -> tuple[str, int]:
+        if trial.trial_id not in self._cells:
+            run, cell, _ = self._spec.identify(trial.config)
+            self._cells[trial.trial_id] = (cell, int(run["train"]["steps"]))
+        return self._cells[trial.trial_id]
+
+    def line(self, trials: list) -> str:
+        from ...report.live import TrialState, status_line
+
+        states = []
+        for t in trials:
+            cell, total = self._cell(t)
+            last = t.last_result or {}
+            value = last.get(self._spec.metric)
+            value = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+            states.append(TrialState(cell, self.STATES.get(t.status, "pending"), float(last.get("step", 0) or 0), total, value))
+        return status_line(states, self._spec.metric, self._spec.mode, time.monotonic() - self._start)
+
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        now = time.monotonic()
+        if self._every <= 0 or now - self._last < self._every:
+            return
+        self._last = now
+        try:
+            say(f"status {self.line(trials)}")
+        except Exception:  # a status line must never stop a sweep
+            pass
+
+
 def wandb_callback(spec: SweepSpec, notes: list[str]):
     """``WandbLoggerCallback`` with one run per trial, grouped per configuration; None for ``mode: off``."""
     mode = spec.wandb.effective_mode(notes)

@@ -29,7 +29,7 @@ from .. import plan, results
 from ..dryrun import ClusterView
 from ..spec import SweepSpec
 from . import callbacks, scheduler, trainable
-from .callbacks import STATUS_FILE, LedgerCallback, ProgressCallback, TrialNames, wandb_callback
+from .callbacks import STATUS_FILE, LedgerCallback, ProgressCallback, StatusCallback, TrialNames, wandb_callback
 from .scheduler import RUNGS_FILE, SeedGroupedScheduler
 from .trainable import wrapped_trainable
 
@@ -65,10 +65,17 @@ def legacy_names() -> Iterator[None]:
     tune_alias.SweepInterrupted = SweepInterrupted  # type: ignore[attr-defined]
     aliases = {"vaeray.tune": tune_alias}
     aliases.update({f"vaeray.{m}": importlib.import_module(f"vaeray.sweep.{m}") for m in LEGACY_MODULES})
+    lent: list[tuple[types.ModuleType, str]] = []
     for name, module in aliases.items():
         if name not in sys.modules:
             sys.modules[name] = module
             added.append(name)
+        elif sys.modules[name] is not module:  # a new module owns the name now (vaeray.results, the results
+            real = sys.modules[name]  # API): it lends the old names for the restore only
+            for k, v in vars(module).items():
+                if not k.startswith("_") and not hasattr(real, k):
+                    setattr(real, k, v)
+                    lent.append((real, k))
     old_spec_names = [n for n in ("SweepSpec", "load", "parse", "varying_keys") if not hasattr(wing, n)]
     for n in old_spec_names:  # the old module vaeray.sweep is this package now
         setattr(wing, n, getattr(spec, n))
@@ -77,6 +84,8 @@ def legacy_names() -> Iterator[None]:
     finally:
         for name in added:
             sys.modules.pop(name, None)
+        for real, k in lent:
+            delattr(real, k)
         for n in old_spec_names:
             delattr(wing, n)
 
@@ -139,10 +148,7 @@ def run_sweep(
     try:
         if restart:
             store.wipe()
-        text = Path(spec.source).read_text() if Path(spec.source).is_file() else ""
-        if spec.overrides:  # the copy says how the file was run
-            text = "".join(f"# --set {item}\n" for item in spec.overrides) + text
-        store.save_sweep_file(text)
+        store.save_sweep_file(spec.text())
     except OSError as e:  # unreachable bucket, no credentials, read-only path: before anything starts
         raise ConfigError(f"cannot write to {spec.root}: {str(e).splitlines()[0][:200]}", "sweep.storage", spec.source) from None
     data_dir = str(Path(data_dir).expanduser().resolve()) if data_dir else None
@@ -214,7 +220,7 @@ def _new_tuner(
         scheduler = SeedGroupedScheduler(spec, launch.members() or None, state_uri, verbose)
     callbacks: list = [LedgerCallback(spec, name, expected=launch.count)]
     if verbose:
-        callbacks.append(ProgressCallback(spec))
+        callbacks += [ProgressCallback(spec), StatusCallback(spec)]
     wandb_cb = wandb_callback(spec, notes)
     if wandb_cb is not None:
         callbacks.append(wandb_cb)
