@@ -151,11 +151,17 @@ class _Topographic(Model):
 
     @torch.no_grad()
     def represent(self, x: torch.Tensor, untrained: bool = False) -> torch.Tensor:
-        """t at the posterior means of z and u: ``(B, S, n_caps, cap_dim)``; ``untrained``: of the model as
-        it was initialised (the equivariance metric's baseline)."""
+        """t at the posterior means of z and u: ``(B, S, n_caps, cap_dim)`` for sequences; for a batch of single
+        images ``(B, n_caps·cap_dim)``, the flat code the disentanglement metrics take. ``untrained``: of the
+        model as it was initialised (the equivariance metric's baseline)."""
         if untrained:
             initial = self._initial[0].to(x.device, x.dtype)
             return initial.represent(x)
+        t = self._capsules(x)
+        return t.flatten(1) if x.dim() == len(self.frame_shape) + 1 else t
+
+    def _capsules(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, S, n_caps, cap_dim)``: t at the posterior means, frames as a sequence."""
         x = self._sequences(x)
         qz, qu = self._posteriors(x)
         t = self.topographic(qz.mean, qu.mean if qu is not None else None)
@@ -164,7 +170,7 @@ class _Topographic(Model):
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """Bernoulli means of p(x|t) at the posterior means, the shape of ``x``."""
-        t = self.represent(x)
+        t = self._capsules(x)
         return self.decode(t.flatten(-2)).mean.reshape(x.shape)
 
     @torch.no_grad()

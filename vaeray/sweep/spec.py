@@ -147,8 +147,8 @@ def load(path: str | os.PathLike, storage: str | None = None, overrides: Sequenc
     if overrides:
         try:
             raw = apply_overrides(raw, overrides)
-        except ConfigError as e:
-            raise e.in_file(source) from None
+        except ConfigError as e:  # a bad --set value names itself ("--set train.lr"); a bad key path the file
+            raise (e if e.source else e.in_file(source)) from None
     try:
         spec = parse(raw, source, storage=storage, default_name=Path(source).stem)
         return dataclasses.replace(spec, overrides=tuple(overrides)) if overrides else spec
