@@ -10,7 +10,7 @@ import subprocess
 import pandas as pd
 import yaml
 
-from vaeray import sweep as sw
+from vaeray.sweep import spec as sw
 from vaeray.models.discrete import BASELINES
 from vaeray.registry import MODELS
 
