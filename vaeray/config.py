@@ -37,6 +37,12 @@ class TrainConfig:
     checkpoint_every: Annotated[int, Range(ge=1)] = 1000  # and always at the last step
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     deterministic: bool = False  # torch.use_deterministic_algorithms (slower on GPU)
+    # speed options (vaeray.perf; measured in docs/benchmarks.md): memory format of the conv nets, autocast of
+    # the nets (the loss stays float32; fp16 adds a GradScaler), torch.compile backend, optimizer kernels
+    channels_last: bool = False
+    autocast: Literal["off", "auto", "bf16", "fp16"] = "off"
+    compile: Literal["off", "inductor", "aot_eager", "eager"] = "off"
+    optimizer_impl: Literal["auto", "for_loop", "foreach", "fused"] = "auto"
 
 
 @dataclass(frozen=True)
