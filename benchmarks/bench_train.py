@@ -81,6 +81,25 @@ def _child_reference(batch, steps, warmup, device, data_dir) -> dict:
             "faults_per_step": (_faults() - f) / steps}
 
 
+def memory(device: str) -> dict:
+    """Peak resident host memory, this process's proportional share (PSS: a memory map shared by the trials of
+    a node counts once across them) and, on a GPU, peak device memory allocated, all in MiB."""
+    import resource
+
+    out = {"host_peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    try:
+        for line in open("/proc/self/smaps_rollup"):
+            if line.startswith(("Pss:", "Rss:")):
+                out["host_" + line.split(":")[0].lower() + "_mib"] = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    if device.startswith("cuda"):
+        import torch
+
+        out["device_peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
 def _faults() -> int:
     """Minor page faults of this process so far (re-faulted activation memory shows up here)."""
     import resource
@@ -215,6 +234,6 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         v, b, s, w, t, d, dd = sys.argv[2:9]
-        print(json.dumps(child(v, int(b), int(s), int(w), int(t), d, dd)))
+        print(json.dumps({**child(v, int(b), int(s), int(w), int(t), d, dd), **memory(d)}))
     else:
         main()
