@@ -154,6 +154,51 @@ def baseline_images(data_dir: str) -> Path:
     return path
 
 
+def allocations(batch: int) -> dict[str, float]:
+    """MB allocated by one training step (torch's profiler, CPU), reference-style step vs vaeray's model step.
+
+    Deterministic, so it is the load-independent half of the comparison: what the step asks of the
+    allocator, before the allocator decides whether that costs page faults."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    sys.path.insert(0, str(HERE))
+    import reference_style as rs
+
+    from vaeray import perf
+    from vaeray.data.base import Batch
+    from vaeray.models.disentangle import BetaTCVAE
+
+    torch.manual_seed(0)
+    x = (torch.rand(batch, 1, 64, 64) < 0.1).float()
+    ref, mine = rs.RefVAE(), BetaTCVAE((1, 64, 64), 737_280)
+    ref_opt, opt = torch.optim.Adam(ref.parameters(), lr=5e-4), torch.optim.Adam(mine.parameters(), lr=5e-4)
+
+    def ref_step():
+        loss = rs.btcvae_loss(ref, x, 737_280)
+        ref_opt.zero_grad()
+        loss.backward()
+        ref_opt.step()
+        loss.item()
+
+    def vaeray_step():
+        with perf.distribution_checks_off():
+            terms = mine.loss(Batch(x=x), 0)
+        opt.zero_grad()
+        terms["loss"].backward()
+        opt.step()
+
+    out = {}
+    for name, step in (("ref", ref_step), ("vaeray", vaeray_step)):
+        step(), step()
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            step()
+        events = prof.key_averages()
+        out[name] = sum(e.self_cpu_memory_usage for e in events if e.self_cpu_memory_usage > 0) / 2**20
+        out[name + "_host_syncs"] = sum(e.count for e in events if e.key == "aten::is_nonzero")  # tensor truth tests: validation
+    return out
+
+
 def run_variant(variant, batch, steps, warmup, threads, device, data_dir) -> dict:
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env.pop("VAERAY_NO_MALLOPT", None)
@@ -227,6 +272,13 @@ def main() -> None:
         refm = med([x["cpu_us_per_img"] for x in results[("ref+malloc", b)]])
         cpu = med([x["cpu_us_per_img"] for x in rows])
         print(f"| {b} | {v} | {med([x['img_per_s'] for x in rows]):.0f} | {cpu:.0f} | {ref / cpu:.2f} | {refm / cpu:.2f} |")
+    print("\n| batch | MB allocated per step: reference style | vaeray | ratio | tensor truth tests read by the host per step: reference | vaeray |")
+    print("|---|---|---|---|---|---|")
+    for b in args.batch:
+        code = f"import sys, json; sys.path.insert(0, {str(HERE)!r}); import bench_train as bt; print(json.dumps(bt.allocations({b})))"
+        env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        a = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout.strip().splitlines()[-1])
+        print(f"| {b} | {a['ref']:.0f} | {a['vaeray']:.0f} | {a['vaeray'] / a['ref']:.2f} | {a['ref_host_syncs']} | {a['vaeray_host_syncs']} |")
     if args.json:
         Path(args.json).write_text(json.dumps({f"{v}@{b}": rows for (v, b), rows in results.items()}, indent=1))
 
