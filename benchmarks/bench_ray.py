@@ -108,7 +108,7 @@ def main() -> None:
                     pts.setdefault(name, []).append((n, w))
                     print(f"round {r + 1}: {name:32s} {n:4d} steps: {w:6.1f} s", file=sys.stderr, flush=True)
             for name, env in (("vaeray's Ray settings", base_env), ("Ray's defaults", env_ray_defaults)):
-                f = sweep_file(tmp, 5, list(range(trials)), 1, f"many-{r}-{name[:5].replace(' ', '')}")
+                f = sweep_file(tmp, 5, list(range(trials)), 1, f"many-{r}-{'defaults' if env is env_ray_defaults else 'tuned'}")
                 w = wall(VAERAY + ["sweep", str(f), "--data-dir", args.data_dir], env)
                 many.setdefault(name, []).append(w)
                 print(f"round {r + 1}: {trials} short trials ({name}): {w:6.1f} s", file=sys.stderr, flush=True)

@@ -36,6 +36,7 @@ OPTION_VARIANTS = {
     "vaeray+foreach": {"optimizer_impl": "foreach"},
     "vaeray+fused": {"optimizer_impl": "fused"},
     "vaeray+compile": {"compile": "inductor"},
+    "vaeray+bf16+channels_last+fused": {"autocast": "bf16", "channels_last": True, "optimizer_impl": "fused"},
 }
 
 
