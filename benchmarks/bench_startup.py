@@ -88,6 +88,10 @@ def main() -> None:
             [sys.executable, "-c", "from vaeray import config; config.validate(config.load('configs/dsprites_vae.yaml'))"], None),
         "vaeray sweep sweeps/betatcvae_dsprites.yaml --dry-run": (
             VAERAY + ["sweep", "sweeps/betatcvae_dsprites.yaml", "--dry-run"], 3.0),
+        # the same with local storage: without a network the line above includes pyarrow's S3 bucket-region
+        # lookup of the ledger, which waits for DNS to time out
+        "  the same with --storage on local disk": (
+            VAERAY + ["sweep", "sweeps/betatcvae_dsprites.yaml", "--dry-run", "--storage", str(Path(tempfile.gettempdir()) / "vaeray-bench-st")], 3.0),
         "python -c 'import torch' (the floor)": ([sys.executable, "-c", "import torch"], None),
     }
     res: dict[str, list[tuple[float, float]]] = {}
