@@ -2,9 +2,10 @@
 
 Ray starts its worker processes at nice 15 (``worker_niceness``), so on a laptop shared with anything else a
 sweep's trials ran at a third of ``vaeray train``'s speed; vaeray starts them at ``VAERAY_WORKER_NICENESS``
-(default 0, normal priority; 15 restores Ray's default). It also skips prestarting one idle Python worker per
-CPU at start-up, which on a small machine competes with the driver for the first seconds; trials start their
-own workers. ``VAERAY_RAY_DEFAULTS=1`` starts Ray with its own defaults instead (benchmarks/bench_ray.py
+(default 0, normal priority; 15 restores Ray's default). Everything else is Ray's default: turning off the
+prestarted workers (one idle Python worker per CPU) made a one-trial sweep's fixed cost ~12 s *longer* on the
+2-core machine, since the trial then waits for a cold worker (docs/benchmarks.md).
+``VAERAY_RAY_DEFAULTS=1`` starts Ray with its own defaults, niceness included (benchmarks/bench_ray.py
 compares both). A cluster started with ``ray start`` keeps its own settings: start it with
 ``RAY_worker_niceness=0 ray start ...`` (docs/benchmarks.md).
 """
@@ -22,10 +23,4 @@ def local_init_kwargs() -> dict[str, Any]:
     if os.environ.get("VAERAY_RAY_DEFAULTS"):
         return {}
     niceness = int(os.environ.get(NICENESS_ENV, "0"))
-    return {
-        "_system_config": {
-            "worker_niceness": niceness,
-            "enable_worker_prestart": False,
-            "prestart_worker_first_driver": False,
-        }
-    }
+    return {"_system_config": {"worker_niceness": niceness}}
