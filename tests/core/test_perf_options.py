@@ -113,3 +113,16 @@ def test_batches_carry_only_what_the_model_reads():
     assert torch.equal(lean.x, full.x) and lean.factors is None and full.factors is not None
     model.batch_fields = None  # a model that reads factors gets them
     assert torch.equal(_batch(data, index, model).factors, full.factors)
+
+
+def test_only_declared_models_get_lean_batches():
+    from vaeray.models.disentangle import BetaTCVAE
+    from vaeray.models.factor import FactorVAE
+    from vaeray.models.gaussian import VAE
+
+    assert VAE.batch_fields == ("x",) and BetaTCVAE.batch_fields == ("x",)
+
+    class ReadsLabels(VAE):  # a subclass that does not declare what it reads gets every field
+        pass
+
+    assert ReadsLabels.batch_fields is None and FactorVAE.batch_fields is None

@@ -37,6 +37,7 @@ class BetaVAEH(VAE):
     """
 
     terms: tuple[str, ...] = ("loss", "rec", "kl")
+    batch_fields = ("x",)
 
     def __init__(
         self,
@@ -71,6 +72,7 @@ class BetaVAEB(VAE):
     """
 
     terms: tuple[str, ...] = ("loss", "rec", "kl", "capacity")
+    batch_fields = ("x",)
 
     def __init__(
         self,
@@ -116,6 +118,7 @@ class BetaTCVAE(VAE):
     """
 
     terms: tuple[str, ...] = ("loss", "rec", "kl", "mi", "tc", "dwkl")
+    batch_fields = ("x",)  # the training loop assembles only x (no factor classes) for these losses
 
     def __init__(
         self,

@@ -48,7 +48,14 @@ class VAE(Model):
     """
 
     terms: tuple[str, ...] = ("loss", "rec", "kl")  # the keys ``loss`` returns (subclasses extend it)
-    batch_fields: tuple[str, ...] | None = ("x",)  # a subclass reading labels or factors sets None (or its own)
+    batch_fields: tuple[str, ...] | None = ("x",)  # the loop then skips labels and factor classes
+
+    def __init_subclass__(cls, **kwargs):
+        # A subclass reads every Batch field unless it declares otherwise: a model that uses labels or factors
+        # must never receive a batch without them just because it inherits from VAE.
+        super().__init_subclass__(**kwargs)
+        if "batch_fields" not in cls.__dict__:
+            cls.batch_fields = None
 
     def __init__(
         self,
