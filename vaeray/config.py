@@ -49,6 +49,12 @@ class TrainConfig:
     early_stop_examples: Annotated[int, Range(ge=1)] | None = None
     # on a NaN/inf loss, reload the last good checkpoint (in memory) with fresh noise, up to this many times
     nan_restarts: Annotated[int, Range(ge=0)] = 0
+    # speed options (vaeray.perf; measured in docs/benchmarks.md): memory format of the conv nets, autocast of
+    # the nets (the loss stays float32; fp16 adds a GradScaler), torch.compile backend, optimizer kernels
+    channels_last: bool = False
+    autocast: Literal["off", "auto", "bf16", "fp16"] = "off"
+    compile: Literal["off", "inductor", "aot_eager", "eager"] = "off"
+    optimizer_impl: Literal["auto", "for_loop", "foreach", "fused"] = "auto"
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,15 @@ checkpoint restarts the patience count and restores only weights it has seen sin
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 
 from .data.base import Dataset
+from .errors import ConfigError
 from .models.base import Model
+from .registry import DATASETS
 
 
 @torch.no_grad()
@@ -73,3 +76,19 @@ class EarlyStopping:
         if self.best_step < 0:
             return {}
         return {"valid_elbo": self.last, "valid_elbo_best": self.best, "valid_best_step": self.best_step}
+
+
+def from_config(
+    cfg: Mapping[str, Any], tc: Any, build: Callable[[str], Dataset]
+) -> tuple[EarlyStopping | None, Dataset | None]:
+    """(EarlyStopping, validation split built by ``build("valid")``) when ``train.early_stop_every`` is set,
+    else (None, None); a dataset without a ``valid`` split is a one-line ConfigError."""
+    if tc.early_stop_every is None:
+        return None, None
+    splits = getattr(DATASETS.get(cfg["data"]["name"]), "splits", ())
+    if "valid" not in splits:
+        raise ConfigError(
+            f"early stopping needs a 'valid' split; {cfg['data']['name']} has {', '.join(splits)}",
+            "train.early_stop_every",
+        )
+    return EarlyStopping(tc.early_stop_patience, tc.early_stop_burn_in, tc.early_stop_min_delta), build("valid")

@@ -1,4 +1,4 @@
-"""Process-level speed settings for CPU training.
+"""Speed settings: the process-level allocator setting for CPU training and the per-run options of ``train:``.
 
 glibc's default malloc returns every buffer over 32 MiB (and trims the heap) after each use, so a training
 step re-faults its activation memory from the kernel every time: on a 2-core machine that is a quarter to a
@@ -9,9 +9,15 @@ half of CPU time in page faults (``../shared/research/performance.md``; our own 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import sys
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch.distributions import Distribution
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_MAX = -4
@@ -33,3 +39,109 @@ def tune_allocator(trim_threshold: int = 1 << 32) -> bool:
     ok_mmap = mallopt(M_MMAP_MAX, 0) == 1
     ok_trim = mallopt(M_TRIM_THRESHOLD, min(trim_threshold, 2**31 - 1)) == 1
     return ok_mmap and ok_trim
+
+
+# --- Per-run speed options (the ``train:`` keys channels_last, autocast, compile, optimizer_impl) -----------
+# Each is measured in benchmarks/bench_train.py and docs/benchmarks.md says which help where; none changes
+# what is computed beyond the documented precision of the reduced-precision modes.
+
+
+def cpu_supports_bf16() -> bool:
+    """True where the CPU has native bf16 dot products (AVX512-BF16 or AMX), so bf16 autocast can pay off."""
+    caps = getattr(torch.cpu, "get_capabilities", lambda: {})()
+    return bool(caps.get("avx512_bf16") or caps.get("amx_bf16"))
+
+
+def autocast_dtype(setting: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``train.autocast`` on ``device`` (None: full precision).
+
+    ``auto`` is bf16 on a CPU with native bf16 and on a GPU that supports it, fp16 on older GPUs, else off.
+    """
+    if setting == "off":
+        return None
+    if setting == "bf16":
+        return torch.bfloat16
+    if setting == "fp16":
+        return torch.float16
+    if device.type == "cpu":
+        return torch.bfloat16 if cpu_supports_bf16() else None
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return None
+
+
+def _float_output(module: torch.nn.Module, args: Any, out: Any) -> Any:
+    """Forward hook: a net's low-precision output back to float32, so the distributions and the loss math
+    (logsumexp over the batch, log densities) run in full precision; only the nets run under autocast."""
+    if isinstance(out, torch.Tensor) and out.is_floating_point() and out.dtype != torch.float32:
+        return out.float()
+    return out
+
+
+class Amp:
+    """What a training step needs for the run's precision: the autocast context and, for fp16, a GradScaler."""
+
+    def __init__(self, device: torch.device, dtype: torch.dtype | None):
+        self.device_type, self.dtype = device.type, dtype
+        self.scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
+
+    def autocast(self):
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=self.dtype)
+
+    def scale(self, loss: torch.Tensor) -> torch.Tensor:
+        return self.scaler.scale(loss) if self.scaler is not None else loss
+
+    def unscale(self, optimizer: torch.optim.Optimizer) -> None:
+        if self.scaler is not None:
+            self.scaler.unscale_(optimizer)
+
+    def step(self, optimizer: torch.optim.Optimizer) -> None:
+        if self.scaler is not None:
+            self.scaler.step(optimizer)  # skips the step when the scaled gradients overflowed
+        else:
+            optimizer.step()
+
+    def update(self) -> None:
+        if self.scaler is not None:
+            self.scaler.update()
+
+
+def configure_model(model: torch.nn.Module, train: Any, device: torch.device) -> Amp:
+    """Apply ``train.channels_last``, ``train.autocast`` and ``train.compile`` to a model on ``device``.
+
+    The nets are the model's direct children (encoder, decoder, discriminator...): autocast and compilation
+    apply to them, and their outputs are cast back to float32 for the loss. ``compile`` compiles each child
+    in place (``nn.Module.compile``), so state-dict keys and checkpoints are unchanged.
+    """
+    if train.channels_last:
+        model.to(memory_format=torch.channels_last)  # 4-D conv weights; other parameters are unaffected
+    dtype = autocast_dtype(train.autocast, device)
+    if dtype is not None:
+        for child in model.children():
+            child.register_forward_hook(_float_output)
+    if train.compile != "off":
+        for child in model.children():
+            child.compile(backend=train.compile)
+    return Amp(device, dtype)
+
+
+def optimizer_flags(impl: str) -> dict[str, bool]:
+    """Keyword arguments of ``train.optimizer_impl`` for torch's Adam/AdamW/SGD (``auto``: torch's choice)."""
+    return {"auto": {}, "for_loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}[impl]
+
+
+@contextlib.contextmanager
+def distribution_checks_off() -> Iterator[None]:
+    """``torch.distributions`` argument validation off for a training step, restored afterwards.
+
+    Each check is a ``.all()`` reduction read back by the host: eight device->host synchronisations per
+    β-TCVAE step on a GPU. The loop checks every logged term for NaN/inf at each log step instead.
+    """
+    old = Distribution._validate_args
+    Distribution.set_default_validate_args(False)
+    try:
+        yield
+    finally:
+        Distribution.set_default_validate_args(old)

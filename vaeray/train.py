@@ -25,10 +25,11 @@ import numpy as np
 import torch
 
 from . import config as config_mod
-from .data.base import Dataset
-from .early_stopping import EarlyStopping, validation_elbo
+from .data.base import Batch, Dataset
+from .early_stopping import from_config, validation_elbo
 from .errors import CheckpointError, DivergenceError
 from .models.base import Model
+from . import perf
 from .perf import tune_allocator
 from .registry import DATASETS, MODELS
 from .schedules import piecewise
@@ -81,11 +82,12 @@ def make_optimizers(model: Model, tc: config_mod.TrainConfig) -> dict[str, torch
         lr = group.lr if group.lr is not None else tc.lr
         wd = group.weight_decay if group.weight_decay is not None else tc.weight_decay
         betas = group.betas if group.betas is not None else tc.betas
+        extra = {**perf.optimizer_flags(tc.optimizer_impl), **group.extra}
         if tc.optimizer == "sgd":
-            opt = torch.optim.SGD(group.params, lr=lr, momentum=tc.momentum, weight_decay=wd, **group.extra)
+            opt = torch.optim.SGD(group.params, lr=lr, momentum=tc.momentum, weight_decay=wd, **extra)
         else:
             cls = torch.optim.AdamW if tc.optimizer == "adamw" else torch.optim.Adam
-            opt = cls(group.params, lr=lr, betas=betas, weight_decay=wd, **group.extra)
+            opt = cls(group.params, lr=lr, betas=betas, weight_decay=wd, **extra)
         for g in opt.param_groups:
             g["base_lr"] = lr  # the schedule rescales from this, so the lr is a pure function of the step
         optimizers[name] = opt
@@ -153,13 +155,14 @@ def fit(
     generator = seed_everything(cfg["seed"])
     data = dataset if dataset is not None else build_dataset(cfg, "train", device, data_dir)
     model = build_model(cfg, data).to(device)
+    amp = perf.configure_model(model, tc, device)  # channels_last, autocast, compile (train: keys)
     optimizers = make_optimizers(model, tc)
     groups = {name: [p for g in opt.param_groups for p in g["params"]] for name, opt in optimizers.items()}
     step = 0
     if checkpoint is not None:
         step = load_state(checkpoint, model, optimizers, generator, cfg)
     report = report or (lambda metrics, state: None)
-    stopper, valid = _early_stopping(cfg, tc, device, data_dir)
+    stopper, valid = from_config(cfg, tc, lambda split: build_dataset(cfg, split, device, data_dir))
     restarts = 0
     good = state_dict(model, optimizers, step, cfg, generator) if tc.nan_restarts else None
 
@@ -169,9 +172,10 @@ def fit(
     held_out: Dataset | None = None
     model.train()
     while step < tc.steps:
-        batch = data.batch(data.sample_index(tc.batch_size, generator).to(data.device))
+        batch = _batch(data, data.sample_index(tc.batch_size, generator).to(data.device), model, tc.channels_last)
         try:
-            terms = model.loss(batch, step)
+            with perf.distribution_checks_off(), amp.autocast():
+                terms = model.loss(batch, step)
         except ValueError as e:  # torch.distributions argument validation: parameters went NaN/inf
             if "found invalid values" not in str(e):
                 raise
@@ -184,13 +188,14 @@ def fit(
             restarts += 1
             step, sums, count = _restart(good, restarts, model, optimizers, generator, cfg), {}, 0
             continue
-        _backward(terms, groups, tc.grad_clip)
+        _backward(terms, groups, tc.grad_clip, amp, optimizers)
         scale = min(1.0, (step + 1) / tc.lr_warmup_steps) if tc.lr_warmup_steps else 1.0
         scale *= piecewise(step, tc.steps, tc.lr_boundaries, tc.lr_factors)
         for opt in optimizers.values():
             for g in opt.param_groups:
                 g["lr"] = g["base_lr"] * scale
-            opt.step()
+            amp.step(opt)
+        amp.update()
         step += 1
         for k, v in terms.items():
             v = v.detach()
@@ -253,23 +258,22 @@ def _restart(good: Mapping[str, Any], restarts: int, model: Model, optimizers: M
     return step
 
 
-def _early_stopping(cfg: Mapping[str, Any], tc: config_mod.TrainConfig, device, data_dir):
-    """(EarlyStopping, validation split) when ``train.early_stop_every`` is set, else (None, None)."""
-    if tc.early_stop_every is None:
-        return None, None
-    from .errors import ConfigError
-
-    splits = getattr(DATASETS.get(cfg["data"]["name"]), "splits", ())
-    if "valid" not in splits:
-        raise ConfigError(
-            f"early stopping needs a 'valid' split; {cfg['data']['name']} has {', '.join(splits)}",
-            "train.early_stop_every",
-        )
-    stopper = EarlyStopping(tc.early_stop_patience, tc.early_stop_burn_in, tc.early_stop_min_delta)
-    return stopper, build_dataset(cfg, "valid", device, data_dir)
+def _batch(data: Dataset, index: torch.Tensor, model: Model, channels_last: bool = False) -> Batch:
+    """The training batch, assembling only the fields the model reads (``Model.batch_fields``)."""
+    fields = getattr(model, "batch_fields", None)
+    batch = Batch(x=data.observations(index)) if fields == ("x",) else data.batch(index)
+    if channels_last and batch.x.dim() == 4:
+        batch.x = batch.x.contiguous(memory_format=torch.channels_last)
+    return batch
 
 
-def _backward(terms: Mapping[str, torch.Tensor], groups: Mapping[str, list], grad_clip: float | None) -> None:
+def _backward(
+    terms: Mapping[str, torch.Tensor],
+    groups: Mapping[str, list],
+    grad_clip: float | None,
+    amp: perf.Amp | None = None,
+    optimizers: Mapping[str, torch.optim.Optimizer] | None = None,
+) -> None:
     """Each group's loss differentiated with respect to that group's parameters only.
 
     With one group this is ``loss.backward()``. With several (FactorVAE) a loss must not leak gradient into
@@ -280,18 +284,19 @@ def _backward(terms: Mapping[str, torch.Tensor], groups: Mapping[str, list], gra
         (name, params), = groups.items()
         for p in params:
             p.grad = None
-        terms[name].backward()
+        (amp.scale(terms[name]) if amp else terms[name]).backward()
     else:
         names = list(groups)
         for i, name in enumerate(names):
             params = groups[name]
-            grads = torch.autograd.grad(
-                terms[name], params, retain_graph=i < len(names) - 1, allow_unused=True
-            )
+            loss = amp.scale(terms[name]) if amp else terms[name]
+            grads = torch.autograd.grad(loss, params, retain_graph=i < len(names) - 1, allow_unused=True)
             for p, g in zip(params, grads):
                 p.grad = g
     if grad_clip is not None:
-        for params in groups.values():
+        for name, params in groups.items():
+            if amp is not None and optimizers is not None:
+                amp.unscale(optimizers[name])  # fp16: clip the true gradients, not the scaled ones
             torch.nn.utils.clip_grad_norm_(params, grad_clip)
 
 

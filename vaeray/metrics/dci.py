@@ -23,8 +23,6 @@ Cost: GBT fits K × (classes) trees per boosting stage; 10,000 points on dSprite
 from __future__ import annotations
 
 import numpy as np
-import scipy.stats
-from sklearn.ensemble import GradientBoostingClassifier
 
 from ..data.base import GroundTruthDataset
 from ..registry import METRICS
@@ -44,6 +42,8 @@ def importance_matrix_gbt(
     random_state: int = 0,
 ) -> tuple[np.ndarray, float, float]:
     """R ``(D, K)`` and the mean train/test accuracy of one gradient-boosted classifier per factor."""
+    from sklearn.ensemble import GradientBoostingClassifier  # lazy: `vaeray list` and validation stay light
+
     num_factors = factors_train.shape[1]
     importance = np.zeros((codes_train.shape[1], num_factors))
     train_acc, test_acc = [], []
@@ -63,6 +63,8 @@ def _weighted_one_minus_entropy(importance: np.ndarray, axis: int) -> float:
 
     Entropies are in base = the number of entries in a row (K) or column (D), so 1 − H lies in [0, 1].
     """
+    import scipy.stats  # lazy: `vaeray list` and validation stay light
+
     base = importance.shape[1 - axis]
     # scipy normalises each slice; +1e-11 as dlib so an all-zero slice has uniform (maximal) entropy.
     entropy = scipy.stats.entropy(importance + 1e-11, base=base, axis=1 - axis)

@@ -33,7 +33,6 @@ import functools
 
 import numpy as np
 import torch
-from scipy import integrate, special, stats
 
 from ..data.base import Dataset
 from ..errors import ConfigError
@@ -56,6 +55,8 @@ def equivariance_error(t: torch.Tensor) -> torch.Tensor:
 @functools.lru_cache(maxsize=None)
 def mean_abs_coordinate_difference(dim: int) -> float:
     """E|a − b| for coordinates a, b of two independent uniform unit vectors in R^dim (quadrature)."""
+    from scipy import integrate, special  # here, not at import: `vaeray list` and validation stay light
+
     if dim == 1:
         return 1.0  # a, b = ±1 independently
     cdf = lambda a: 0.5 + 0.5 * np.sign(a) * special.betainc(0.5, (dim - 1) / 2, a * a)  # noqa: E731
@@ -129,6 +130,8 @@ def circular_offsets(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def estimated_starts(t: np.ndarray, factors: np.ndarray, moving: np.ndarray, sizes, optimistic: bool) -> np.ndarray:
     """ĉ₀ for each sequence (module docstring); t ``(B, S, n_caps, D)``, factors ``(B, S, K)``, moving ``(B,)``."""
+    from scipy import stats  # here, not at import: `vaeray list` and validation stay light
+
     out = np.full(len(t), -1, dtype=np.int64)
     for b in range(len(t)):  # per sequence: candidate frames differ in number
         k = moving[b]

@@ -25,8 +25,6 @@ Differences, all in cases where dlib fails or depends on library versions:
 from __future__ import annotations
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 
 from ..data.base import GroundTruthDataset
 from ..registry import METRICS
@@ -46,6 +44,8 @@ def modularity_from_mi(mi: np.ndarray) -> float:
 
 
 def _macro_roc_auc(labels: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score  # lazy: `vaeray list` and validation stay light
+
     onehot = labels[:, None] == classes[None, :]
     scorable = onehot.any(axis=0) & ~onehot.all(axis=0)
     return float(roc_auc_score(onehot[:, scorable], proba[:, scorable], average="macro"))
@@ -60,6 +60,8 @@ def explicitness(
     random_state: int = 0,
 ) -> tuple[float, float]:
     """Mean over factors of one-vs-rest ROC-AUC of a logistic regression on standardised codes (train, test)."""
+    from sklearn.linear_model import LogisticRegression  # lazy: `vaeray list` and validation stay light
+
     mean, std = codes_train.mean(axis=0), codes_train.std(axis=0)
     std = np.where(std > 0, std, 1.0)
     x_train, x_test = (codes_train - mean) / std, (codes_test - mean) / std

@@ -18,7 +18,6 @@ classifier agrees with dlib's up to solver tolerance.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.svm import LinearSVC
 
 from ..data.base import GroundTruthDataset
 from ..registry import METRICS
@@ -36,6 +35,8 @@ def sap_score_matrix(
     random_state: int = 0,
 ) -> np.ndarray:
     """S ``(D, K)``: per (code, factor), test accuracy of a 1-D linear SVM, or squared correlation."""
+    from sklearn.svm import LinearSVC  # lazy: `vaeray list` and validation stay light
+
     num_codes, num_factors = codes_train.shape[1], factors_train.shape[1]
     score = np.zeros((num_codes, num_factors))
     for i in range(num_codes):

@@ -55,6 +55,9 @@ class ParamGroup:
 class Model(nn.Module):
     """Base class; see the module docstring for the contract."""
 
+    # The Batch fields ``loss`` reads; ("x",) lets the training loop skip labels and factor classes. None: all.
+    batch_fields: tuple[str, ...] | None = None
+
     def __init__(self, observation_shape: Sequence[int], dataset_size: int | None = None):
         super().__init__()
         self.observation_shape = tuple(int(s) for s in observation_shape)

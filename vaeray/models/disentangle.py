@@ -38,6 +38,7 @@ class BetaVAEH(VAE):
 
     terms: tuple[str, ...] = ("loss", "rec", "kl")
     family = "disentangling"  # results group by family; vaeray.report reads it from this class only, not from subclasses
+    batch_fields = ("x",)
 
     def __init__(
         self,
@@ -73,6 +74,7 @@ class BetaVAEB(VAE):
 
     terms: tuple[str, ...] = ("loss", "rec", "kl", "capacity")
     family = "disentangling"  # results group by family; vaeray.report reads it from this class only, not from subclasses
+    batch_fields = ("x",)
 
     def __init__(
         self,
@@ -119,6 +121,7 @@ class BetaTCVAE(VAE):
 
     terms: tuple[str, ...] = ("loss", "rec", "kl", "mi", "tc", "dwkl")
     family = "disentangling"  # results group by family; vaeray.report reads it from this class only, not from subclasses
+    batch_fields = ("x",)  # the training loop assembles only x (no factor classes) for these losses
 
     def __init__(
         self,

@@ -49,6 +49,14 @@ class VAE(Model):
 
     terms: tuple[str, ...] = ("loss", "rec", "kl")  # the keys ``loss`` returns (subclasses extend it)
     family = "disentangling"  # results group by family; vaeray.report reads it from this class only, not from subclasses
+    batch_fields: tuple[str, ...] | None = ("x",)  # the loop then skips labels and factor classes
+
+    def __init_subclass__(cls, **kwargs):
+        # A subclass reads every Batch field unless it declares otherwise: a model that uses labels or factors
+        # must never receive a batch without them just because it inherits from VAE.
+        super().__init_subclass__(**kwargs)
+        if "batch_fields" not in cls.__dict__:
+            cls.batch_fields = None
 
     def __init__(
         self,
@@ -71,13 +79,15 @@ class VAE(Model):
 
     def encode(self, x: torch.Tensor) -> Distribution:
         mu, logvar = self.encoder(x).chunk(2, dim=-1)
-        return Independent(Normal(mu, torch.exp(0.5 * logvar)), 1)
+        # validate_args off: the checks are a device->host sync each; exp() is positive, and a NaN from a
+        # diverging run is caught by the training loop's finite check at the next log step
+        return Independent(Normal(mu, torch.exp(0.5 * logvar), validate_args=False), 1, validate_args=False)
 
     def decode(self, z: torch.Tensor) -> Distribution:
         return likelihood(self.likelihood_name, self.decoder(z), len(self.observation_shape), self.obs_scale)
 
     def prior(self) -> Distribution:
-        return Independent(Normal(self._zeros, torch.ones_like(self._zeros)), 1)
+        return Independent(Normal(self._zeros, torch.ones_like(self._zeros), validate_args=False), 1, validate_args=False)
 
     def anneal(self, step: int) -> float:
         return warmup(step, self.reg_anneal)

@@ -39,6 +39,7 @@ pair j = i, weighted 1/N, contributes): ≈ 122 nats at D = 10, N = 737,280.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Literal
 
@@ -94,7 +95,16 @@ def stratified_weights(batch_size: int, dataset_size: int, dtype=torch.float64, 
 def log_weights(
     estimator: Estimator, batch_size: int, dataset_size: int, dtype=torch.float32, device=None
 ) -> torch.Tensor:
-    """log W (M, M) of ``estimator``: ``mss`` (stratified) or ``mws`` (the constant −log(N·M))."""
+    """log W (M, M) of ``estimator``: ``mss`` (stratified) or ``mws`` (the constant −log(N·M)).
+
+    Cached per (estimator, M, N, dtype, device): a training step reuses the same matrix instead of building
+    it on the host and copying it to the device every step. The result is shared: do not modify it in place.
+    """
+    return _log_weights(estimator, int(batch_size), int(dataset_size), dtype, torch.device(device or "cpu"))
+
+
+@functools.lru_cache(maxsize=16)
+def _log_weights(estimator: str, batch_size: int, dataset_size: int, dtype, device: torch.device) -> torch.Tensor:
     if estimator == "mss":
         # the log is taken in float64 so log(1/N) for N ~ 10^6 keeps its digits before the cast
         return stratified_weights(batch_size, dataset_size).log().to(dtype=dtype, device=device)
@@ -139,7 +149,9 @@ def decompose(
     """
     log_density = pairwise_log_density(posterior, z)
     m = z.shape[0]
-    log_qz_x = log_density.diagonal(dim1=0, dim2=1).sum(0)  # diagonal is (D, M): log q(z_i|n_i)
+    # log q(z_i|n_i), the diagonal of log_density, recomputed on (M, D): the diagonal's backward would
+    # allocate and scatter into a zero (M, M, D) tensor every step
+    log_qz_x = per_dimension(posterior).log_prob(z).sum(-1)
     log_w = log_weights(estimator, m, dataset_size, dtype=z.dtype, device=z.device)
     log_qz, log_prod_qz = log_aggregate(log_density, log_w)
     return {

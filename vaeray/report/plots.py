@@ -24,12 +24,14 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from torch.distributions import Independent, kl_divergence
+
+if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn: `vaeray list plots` stays light
+    from matplotlib.figure import Figure
 
 from .. import checkpoint as ckpt
 from ..errors import ConfigError
@@ -122,6 +124,8 @@ def _grid(images: torch.Tensor, title: str, row_labels: list[str] | None = None,
     """(rows, cols, C, H, W) in [0, 1] as one image with optional row/column labels."""
     rows, cols, c, h, w = images.shape
     grid = images.permute(0, 3, 1, 4, 2).reshape(rows * h, cols * w, c).clamp(0, 1).cpu().numpy()
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(max(3.0, cols * 0.75 + 1.2), max(2.0, rows * 0.75 + 0.8)), layout="constrained")
     ax = fig.add_subplot()
     ax.imshow(grid[..., 0] if c == 1 else grid, cmap="gray" if c == 1 else None, vmin=0, vmax=1, interpolation="nearest")

@@ -30,6 +30,7 @@ from ..dryrun import ClusterView
 from ..spec import SweepSpec
 from . import callbacks, scheduler, trainable
 from .callbacks import STATUS_FILE, LedgerCallback, ProgressCallback, StatusCallback, TrialNames, wandb_callback
+from .local import local_init_kwargs
 from .scheduler import RUNGS_FILE, SeedGroupedScheduler
 from .trainable import wrapped_trainable
 
@@ -103,7 +104,7 @@ class _Ray:
         if self.address:
             ray.init(address=self.address, log_to_driver=False)
         else:  # "local" ignores a stale /tmp/ray/ray_current_cluster left by a killed `ray start`
-            ray.init(address="local", include_dashboard=False, log_to_driver=False)
+            ray.init(address="local", include_dashboard=False, log_to_driver=False, **local_init_kwargs())
         self.started = True
 
     def close(self) -> None:
