@@ -46,7 +46,7 @@ def plot_sequence(model, x: torch.Tensor, capsules: int | None = 6) -> Figure:
     """A figure for one sequence ``x`` ``(S, C, H, W)``: capsule activations (top), inputs over reconstructions."""
     t = model.represent(x[None])[0]
     recon = model.reconstruct(x[None])[0]
-    fig = Figure(figsize=(max(6.0, 0.7 * x.shape[0]), 5.0))
+    fig = Figure(figsize=(max(6.0, 0.7 * x.shape[0]), 5.0), layout="constrained")
     top, bottom = fig.subplots(2, 1, height_ratios=[1.2, 1.0])
     capsule_activations(t, ax=top, capsules=capsules, title="t over the sequence")
     sequence_reconstructions(x, recon, ax=bottom, title="input (top) and reconstruction (bottom)")

@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn: `vaeray lis
 from .. import checkpoint as ckpt
 from ..errors import ConfigError
 
-VIEWS: tuple[str, ...] = ()  # modules that register a family's own plot kinds: "vaeray.report.views_topographic", ...
+VIEWS: tuple[str, ...] = ("vaeray.report.views",)  # modules that register the families' own plot kinds
 
 
 @dataclass(frozen=True)
@@ -255,6 +255,8 @@ def traversal_gif(run: LoadedRun, opts: PlotOptions) -> list[np.ndarray]:
 
 def save(result: Any, out: str | Path) -> Path:
     """A Figure as PNG, frames as an animated GIF (PIL); the suffix is set to match."""
+    from matplotlib.figure import Figure
+
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(result, Figure):
