@@ -47,7 +47,9 @@ def train(config_file, overrides, data_dir, run_dir, resume, device, no_progress
 
     cfg = config_mod.load(config_file, overrides)
     run = RunDir(run_dir or Path("runs") / Path(config_file).stem)
-    state = run.prepare(cfg, resume)
+    state = run.check(resume)  # reads only: nothing is written before fit says the run has started
+    for note in run.notes:
+        click.echo(f"warning: {note}", err=True)
     final: dict = {}
 
     def report(metrics, ckpt):
@@ -55,7 +57,10 @@ def train(config_file, overrides, data_dir, run_dir, resume, device, no_progress
         if ckpt is not None:
             final["state"] = ckpt
 
-    metrics = fit(cfg, report=report, checkpoint=state, data_dir=data_dir, device=device, progress=not no_progress)
+    metrics = fit(
+        cfg, report=report, checkpoint=state, data_dir=data_dir, device=device, progress=not no_progress,
+        started=run.start,
+    )  # fmt: skip
     if "state" in final:
         run.finish(final["state"])
     shown = {k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)}
@@ -125,24 +130,65 @@ def sweep(sweep_file, dry_run, restart, data_dir, address, storage) -> None:
     click.echo(summary)
 
 
-def run() -> None:
-    """Console-script entry point: one line per user error, a traceback only for bugs (or VAERAY_DEBUG=1)."""
+# Exit codes (README and docs/reliability.md keep the same table).
+EXIT_OK = 0
+EXIT_BUG = 1  # an unforeseen error: one line naming it; VAERAY_DEBUG=1 or --debug shows the traceback
+EXIT_INPUT = 2  # invalid config, sweep file, flag or argument (ConfigError, usage errors)
+EXIT_IO = 7  # the operating system refused: permission denied, disk full, unreadable path
+EXIT_INTERRUPTED = 130
+# 3 data missing, 4 unreadable checkpoint, 5 divergence, 6 sweep finished with failed trials: the
+# exit_code of the VaerayError subclass (vaeray.errors).
+
+
+def _line(text: str, limit: int = 400) -> str:
+    """One line however many the message had (a terminal and a log grep both want one)."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def run(argv: list[str] | None = None) -> None:
+    """Console-script entry point: every failure is one line on stderr and a documented exit code.
+
+    A traceback only for bugs, and only when asked (``--debug`` anywhere on the command line, or
+    ``VAERAY_DEBUG=1``).
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = bool(os.environ.get("VAERAY_DEBUG")) or "--debug" in args
+    args = [a for a in args if a != "--debug"]
     try:
-        main.main(standalone_mode=False)
+        main.main(args=args, prog_name="vaeray", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("interrupted", err=True)
-        sys.exit(130)
-    except click.ClickException as e:
-        e.show()
+        sys.exit(EXIT_INTERRUPTED)
+    except click.exceptions.Exit as e:  # --help, --version
         sys.exit(e.exit_code)
+    except click.ClickException as e:  # usage errors: click's own text is several lines; ours is one
+        hint = ""
+        ctx = getattr(e, "ctx", None)
+        if ctx is not None:
+            hint = f" (see `{ctx.command_path} --help`)"
+        click.echo(f"error: {_line(e.format_message())}{hint}", err=True)
+        sys.exit(EXIT_INPUT if isinstance(e, click.UsageError) else e.exit_code)
     except VaerayError as e:
-        click.echo(f"error: {e}", err=True)
+        click.echo(f"error: {_line(str(e))}", err=True)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         click.echo("interrupted; finished results and the last checkpoint are kept", err=True)
-        sys.exit(130)
-    except Exception as e:  # a bug: keep it to one line unless asked
-        if os.environ.get("VAERAY_DEBUG"):
+        sys.exit(EXIT_INTERRUPTED)
+    except RecursionError:  # before OSError/Exception: it is a RuntimeError too
+        if debug:
             raise
-        click.echo(f"error: {type(e).__name__}: {e} (set VAERAY_DEBUG=1 for the traceback)", err=True)
-        sys.exit(1)
+        click.echo("error: input nested too deeply to process", err=True)
+        sys.exit(EXIT_INPUT)
+    except OSError as e:
+        if debug:
+            raise
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        click.echo(f"error: {_line(e.strerror or str(e) or type(e).__name__)}{where}", err=True)
+        sys.exit(EXIT_IO)
+    except Exception as e:  # a bug: keep it to one line unless asked
+        if debug:
+            raise
+        msg = _line(str(e)) or "(no message)"
+        click.echo(f"error: unexpected {type(e).__name__}: {msg} (rerun with --debug for the traceback)", err=True)
+        sys.exit(EXIT_BUG)

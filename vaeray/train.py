@@ -49,6 +49,10 @@ def build_dataset(config: Mapping[str, Any], split: str = "train", device: Any =
 
 
 def build_model(config: Mapping[str, Any], dataset: Dataset) -> Model:
+    """The model for ``dataset``; a constructor that refuses these shapes is a one-line ConfigError."""
+    from .preflight import check_model
+
+    check_model(config, tuple(dataset.observation_shape), len(dataset))  # shapes first, on the meta device
     return MODELS.build(
         config["model"], "model", observation_shape=dataset.observation_shape, dataset_size=len(dataset)
     )
@@ -109,6 +113,7 @@ def fit(
     data_dir: str | None = None,
     device: str | torch.device | None = None,
     progress: bool = False,
+    started: Callable[[dict[str, Any], int], None] | None = None,
 ) -> dict[str, float]:
     """Train the model a run config describes and return the last reported metrics.
 
@@ -120,6 +125,9 @@ def fit(
         checkpoint: a state previously passed to ``report``, to resume from.
         dataset: a ready training dataset (the Ray adapter shares one); else built from ``config['data']``.
         device: overrides ``train.device``.
+        started: called as ``started(resolved config, step)`` once the data is loaded, the model built and the
+            checkpoint checked against the config, before the first step: ``vaeray train`` writes its run
+            directory only then, so a run that cannot start leaves nothing behind.
     """
     cfg = config_mod.validate(config)
     tc = config_mod.train_config(cfg)
@@ -137,6 +145,8 @@ def fit(
     step = 0
     if checkpoint is not None:
         step = load_state(checkpoint, model, optimizers, generator, cfg)
+    if started is not None:
+        started(cfg, step)
     report = report or (lambda metrics, state: None)
 
     sums: dict[str, torch.Tensor] = {}
@@ -283,16 +293,38 @@ def state_dict(
     }
 
 
+# Settings a resume cannot honour: the RNG state comes from the checkpoint (so a new seed would be recorded but
+# not used) and the optimizer's moments belong to the optimizer that wrote them.
+FIXED_ON_RESUME = (("seed",), ("train", "optimizer"))
+
+
 def load_state(state: Mapping[str, Any], model: Model, optimizers: Mapping, generator, cfg: Mapping) -> int:
+    """Restore a training state; settings changed since (lr, betas, weight decay) apply for real.
+
+    ``Optimizer.load_state_dict`` would bring back the hyperparameters saved in the checkpoint, so a resume
+    with ``--set train.lr=...`` would record a learning rate it does not use; the fresh groups' values are put
+    back after loading. Settings that cannot change (:data:`FIXED_ON_RESUME`) are refused.
+    """
+    old = state.get("config", {}) if isinstance(state, Mapping) else {}
+    if old:
+        if old.get("model") != cfg["model"] or old.get("data") != cfg["data"]:
+            raise CheckpointError("checkpoint was written by a different model/data config; refusing to resume")
+        for keys in FIXED_ON_RESUME:
+            a, b = old, cfg
+            for k in keys:
+                a, b = (a or {}).get(k), (b or {}).get(k)
+            if a is not None and a != b:
+                raise CheckpointError(f"{'.'.join(keys)} cannot change on resume (checkpoint: {a!r}, now: {b!r})")
     try:
         model.load_state_dict(state["model"])
         for name, opt in optimizers.items():
+            fresh = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
             opt.load_state_dict(state["optimizers"][name])
+            for g, values in zip(opt.param_groups, fresh):
+                g.update(values)
         set_rng_state(state["rng"], generator)
         step = int(state["step"])
     except (KeyError, RuntimeError, ValueError, TypeError) as e:
-        raise CheckpointError(f"checkpoint does not match this run's model/config ({type(e).__name__}: {e})") from None
-    old = state.get("config", {})
-    if old and (old.get("model") != cfg["model"] or old.get("data") != cfg["data"]):
-        raise CheckpointError("checkpoint was written by a different model/data config; refusing to resume")
+        msg = " ".join(str(e).split())[:200]
+        raise CheckpointError(f"checkpoint does not match this run's model/config ({type(e).__name__}: {msg})") from None
     return step

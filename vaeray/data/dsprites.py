@@ -25,6 +25,7 @@ import math
 import pickle
 import zipfile
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -192,7 +193,7 @@ class DSprites(GroundTruthDataset):
         data_dir: str | None = None,
         split: str = "train",
         device: str = "cpu",
-        source: str = "auto",
+        source: Literal["auto", "official", "procedural"] = "auto",
         download: bool = False,
     ):
         if split not in self.splits:

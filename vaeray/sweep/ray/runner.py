@@ -92,14 +92,54 @@ class _Ray:
         if ray.is_initialized():
             return
         if self.address:
-            ray.init(address=self.address, log_to_driver=False)
+            check_reachable(self.address)
+            try:
+                ray.init(address=self.address, log_to_driver=False)
+            except (ConnectionError, TimeoutError) as e:
+                raise ConfigError(f"cannot connect to the Ray cluster at {self.address}: {_first_line(e)}", "--address") from None
         else:  # "local" ignores a stale /tmp/ray/ray_current_cluster left by a killed `ray start`
-            ray.init(address="local", include_dashboard=False, log_to_driver=False)
+            # Bound to the loopback interface: a laptop sweep opens no port to the network it is on.
+            ray.init(address="local", include_dashboard=False, log_to_driver=False, _node_ip_address=LOOPBACK)
         self.started = True
 
     def close(self) -> None:
         if self.started and ray.is_initialized():
             ray.shutdown()
+
+
+LOOPBACK = "127.0.0.1"
+CONNECT_TIMEOUT_S = float(os.environ.get("VAERAY_CONNECT_TIMEOUT", "10"))
+
+
+def _first_line(e: BaseException) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text[:300]
+
+
+def check_reachable(address: str, timeout: float | None = None) -> None:
+    """Refuse an ``--address`` nobody answers at, within ``timeout`` seconds (``VAERAY_CONNECT_TIMEOUT``,
+    default 10), instead of letting ``ray.init`` retry for minutes. ``auto`` is left to Ray (it reads the
+    local cluster file and fails at once when there is none)."""
+    import socket
+
+    if address in ("auto", "local"):
+        return
+    rest = address.split("://", 1)[1] if "://" in address else address
+    host, sep, port = rest.rstrip("/").rpartition(":")
+    if not sep:
+        host, port = rest.rstrip("/"), ("10001" if address.startswith("ray://") else "6379")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"'{address}' is not a Ray address (HOST:PORT, ray://HOST:PORT or auto)", "--address")
+    timeout = CONNECT_TIMEOUT_S if timeout is None else timeout
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        why = "timed out" if isinstance(e, TimeoutError) else (e.strerror or type(e).__name__)
+        raise ConfigError(
+            f"cannot reach a Ray cluster at {address} ({why} after at most {timeout:g} s); "
+            "is `ray start --head` running there, and is the port open to this machine?",
+            "--address",
+        ) from None
 
 
 def cluster_view(address: str | None) -> ClusterView:
