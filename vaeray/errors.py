@@ -23,6 +23,9 @@ class ConfigError(VaerayError):
     exit_code = 2
 
     def __init__(self, message: str, path: str | None = None, source: str | None = None):
+        # one line whatever the user typed: a key or value with a newline in it is shown escaped
+        message = str(message).replace("\r", "\\r").replace("\n", "\\n")
+        path = path.replace("\r", "\\r").replace("\n", "\\n") if isinstance(path, str) else path
         self.message = message  # the problem alone: re-raising it elsewhere (another path, a file) reuses it
         self.path = path
         self.source = source
