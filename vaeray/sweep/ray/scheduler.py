@@ -85,26 +85,39 @@ class SeedGroupedScheduler(FIFOScheduler):
         return TrialScheduler.CONTINUE
 
     def _stop_paused(self, tune_controller, cell: str, current: TuneTrial | None) -> None:
+        """Stop the not-running seeds of a stopped configuration: paused ones, and pending ones (a restore
+        turns paused trials into pending trials, and a restored seed of a stopped configuration must not
+        start again)."""
         for t in tune_controller.get_trials():
-            if t is not current and t.status == TuneTrial.PAUSED and self._identity(t)[0] == cell:
+            if t is not current and t.status in (TuneTrial.PAUSED, TuneTrial.PENDING) and self._identity(t)[0] == cell:
                 self._state.waiting.pop(t.trial_id, None)
                 tune_controller.stop_trial(t)
 
     def choose_trial_to_run(self, tune_controller) -> TuneTrial | None:
-        """Paused seeds whose configuration was judged 'continue' first (finish what was started), then
-        pending trials in order, then paused trials this scheduler knows nothing about (after a restore)."""
+        """The next trial to start, checked against the book first.
+
+        Seeds waiting at a rung (paused, or pending after a restore: Ray restores paused trials as pending)
+        start only once their configuration was judged 'continue', and before anything new (finish what was
+        started). A seed of a stopped configuration is stopped, never started. Then pending trials in order,
+        then paused trials this scheduler knows nothing about (after a restore).
+        """
         self._state.load()
         trials = tune_controller.get_trials()
+        stopped = []
         for t in trials:
-            if t.status == TuneTrial.PAUSED and t.trial_id in self._state.waiting:
-                cell = self._identity(t)[0]
-                if cell in self._book.stopped:
-                    self._state.waiting.pop(t.trial_id, None)
-                    tune_controller.stop_trial(t)
-                elif self._book.decided(cell, self._state.waiting[t.trial_id]):
+            if t.status in (TuneTrial.PAUSED, TuneTrial.PENDING) and self._identity(t)[0] in self._book.stopped:
+                stopped.append(t)
+        for t in stopped:
+            self._state.waiting.pop(t.trial_id, None)
+            tune_controller.stop_trial(t)
+        if stopped:
+            self._state.save()
+        for t in trials:
+            if t.status in (TuneTrial.PAUSED, TuneTrial.PENDING) and t.trial_id in self._state.waiting:
+                if self._book.decided(self._identity(t)[0], self._state.waiting[t.trial_id]):
                     return t
         for t in trials:
-            if t.status == TuneTrial.PENDING:
+            if t.status == TuneTrial.PENDING and t.trial_id not in self._state.waiting:
                 return t
         for t in trials:
             if t.status == TuneTrial.PAUSED and t.trial_id not in self._state.waiting:
