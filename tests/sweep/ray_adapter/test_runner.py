@@ -16,7 +16,7 @@ import yaml
 
 from vaeray.sweep import spec as sw
 from vaeray.sweep.ray import runner as vt
-from vaeray.sweep.ray.scheduler import RUNGS_FILE
+from vaeray.sweep.ray.scheduler import rungs_uri
 from vaeray.sweep.results import Ledger, SweepStore
 
 
@@ -86,7 +86,7 @@ def test_grouped_asha_stops_bad_configurations_with_all_their_seeds(ray_local, m
             assert group["step"].nunique() == 1 and group["step"].iloc[0] < 60  # judged and stopped together
     assert set(by_lr[1e-6]["status"]) == {"stopped"} and set(by_lr[1e-7]["status"]) == {"stopped"}
     assert "completed" in set(by_lr[3e-2]["status"]) | set(by_lr[1e-2]["status"])
-    book = json.loads((Path(spec.root) / "experiments" / "exp-001" / RUNGS_FILE).read_text())
+    book = json.loads(Path(rungs_uri(str(Path(spec.root) / "experiments"), "exp-001")).read_text())
     stopped_cells = set(df[df["status"] == "stopped"]["config_hash"])
     assert set(book["stopped"]) == stopped_cells
 

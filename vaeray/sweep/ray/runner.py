@@ -30,7 +30,7 @@ from ..dryrun import ClusterView
 from ..spec import SweepSpec
 from . import callbacks, scheduler, trainable
 from .callbacks import STATUS_FILE, LedgerCallback, ProgressCallback, TrialNames, wandb_callback
-from .scheduler import RUNGS_FILE, SeedGroupedScheduler
+from .scheduler import SeedGroupedScheduler, rungs_uri
 from .trainable import wrapped_trainable
 
 
@@ -247,7 +247,7 @@ def _new_tuner(
         search_alg, param_space, num_samples = None, {"run": tune.grid_search([t.config for t in launch.trials])}, 1
     scheduler = None
     if spec.scheduler.name != "none":
-        state_uri = join_uri(store.experiment_uri(name), RUNGS_FILE)
+        state_uri = rungs_uri(store.experiments_uri, name)
         scheduler = SeedGroupedScheduler(spec, launch.members() or None, state_uri, verbose)
     callbacks: list = [LedgerCallback(spec, name, expected=launch.count)]
     if verbose:

@@ -20,6 +20,16 @@ from .callbacks import say
 log = logging.getLogger(__name__)
 RUNGS_FILE = "vaeray_rungs.json"
 
+
+def rungs_uri(experiments_uri: str, experiment: str) -> str:
+    """``<experiments>/<experiment>.vaeray_rungs.json``: beside the experiment's directory, not inside it.
+
+    Tune's driver keeps a staging copy of the experiment directory and uploads it to storage again and again;
+    after a restore that copy holds the book as it was downloaded, so a book kept inside the directory would
+    be overwritten with its pre-restore state and a second interruption would forget the decisions since.
+    """
+    return f"{experiments_uri.rstrip('/')}/{experiment}.{RUNGS_FILE}"
+
 class SeedGroupedScheduler(FIFOScheduler):
     """A Tune scheduler that applies a :class:`vaeray.sweep.rungs.RungBook` to trials grouped by configuration.
 
