@@ -120,12 +120,19 @@ def sweep(sweep_file, dry_run, restart, data_dir, address, storage) -> None:
 
         click.echo(dry_run_report(spec, cluster=cluster))
         return
+    from .errors import TrialsFailed
     from .sweep.ray.runner import SweepInterrupted, run_sweep
 
     try:
         summary = run_sweep(spec, restart=restart, data_dir=data_dir, address=address)
     except SweepInterrupted as e:
         click.echo(str(e), err=True)
+        sys.exit(e.exit_code)
+    except TrialsFailed as e:  # the results first, then one line per failed trial, then why the exit code
+        click.echo(e.summary)
+        for tid, reason in e.failures:
+            click.echo(f"failed {tid}: {reason}", err=True)
+        click.echo(f"error: {e}", err=True)
         sys.exit(e.exit_code)
     click.echo(summary)
 

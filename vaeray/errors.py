@@ -59,6 +59,21 @@ class DivergenceError(VaerayError):
     exit_code = 5
 
 
+class TrialsFailed(VaerayError):
+    """A sweep ran to its end but some trials failed; every result (and the failures' reasons) is written."""
+
+    exit_code = 6
+
+    def __init__(self, message: str, summary: str = "", failures: list[tuple[str, str]] | None = None):
+        super().__init__(message)
+        self.summary = summary
+        self.failures = failures or []
+
+
+# Failures that would happen again on a retry (same config, same seed, same step): never retried.
+DETERMINISTIC = (ConfigError, DataMissingError, DivergenceError)
+
+
 def did_you_mean(name: str, valid: Iterable[str]) -> str:
     """``"unknown model 'btcvea'; did you mean 'btcvae'? valid: ..."``-style suffix."""
     valid = sorted(valid)

@@ -16,6 +16,7 @@ import yaml
 
 from vaeray.sweep import spec as sw
 from vaeray.sweep.ray import runner as vt
+from vaeray.errors import TrialsFailed
 from vaeray.sweep.ray.scheduler import rungs_uri
 from vaeray.sweep.results import Ledger, SweepStore
 
@@ -100,7 +101,9 @@ def test_a_diverging_trial_errors_with_one_line_and_the_sweep_goes_on(ray_local,
         ]},
         sweep={"seeds": [0], "max_failures": 1},
     ))
-    summary = vt.run_sweep(spec, verbose=0)
+    with pytest.raises(TrialsFailed) as failed:  # exit code 6 from the CLI, after every result is written
+        vt.run_sweep(spec, verbose=0)
+    summary = failed.value.summary
     df = parquet(spec).set_index("model.nan_after", drop=False)
     ok = df[df["model.nan_after"].isna()].iloc[0]
     bad = df[df["model.nan_after"] == 12].iloc[0]
@@ -109,11 +112,18 @@ def test_a_diverging_trial_errors_with_one_line_and_the_sweep_goes_on(ray_local,
     assert bad["error"].startswith("the ") and " diverged at step 1" in bad["error"], bad["error"]
     assert "\n" not in bad["error"] and "Traceback" not in bad["error"] and "ray::" not in bad["error"]
     assert f"error: {bad['trial_id']}: {bad['error']}" in summary
-    # an errored trial is a finished one: running the file again changes nothing ...
-    assert "nothing to run" in vt.run_sweep(spec, verbose=0)
+    assert failed.value.failures == [(bad["trial_id"], bad["error"])] and failed.value.exit_code == 6
+    # a divergence is deterministic: not retried although max_failures is 1 (one attempt's rows only)
+    rows = [json.loads(line) for line in (Path(bad["path"]) / "result.json").read_text().splitlines()] if bad["path"] and (Path(bad["path"]) / "result.json").is_file() else []
+    assert len({r.get("resumed_from") for r in rows}) <= 1 and not (Path(bad["path"] or "/nonexistent") / "error.txt").exists()
+    # an errored trial is a finished one: running the file again changes nothing (and still says it failed) ...
+    with pytest.raises(TrialsFailed) as again:
+        vt.run_sweep(spec, verbose=0)
+    assert "nothing to run" in again.value.summary
     # ... unless asked to start afresh: the old state is gone and both trials run again in a new exp-001
     before = {e.name: e.read_text() for e in (Path(spec.root) / "ledger").iterdir()}
-    vt.run_sweep(spec, restart=True, verbose=0)
+    with pytest.raises(TrialsFailed):
+        vt.run_sweep(spec, restart=True, verbose=0)
     after = {e.name: e.read_text() for e in (Path(spec.root) / "ledger").iterdir()}
     assert set(after) == set(before) and all(after[k] != before[k] for k in before)
     assert experiments(spec) == ["exp-001"] and len(parquet(spec)) == 2

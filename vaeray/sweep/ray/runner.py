@@ -23,7 +23,7 @@ import ray
 from ray import tune
 
 from ... import storage
-from ...errors import ConfigError, VaerayError
+from ...errors import ConfigError, TrialsFailed, VaerayError
 from ...storage import join_uri
 from .. import plan, results
 from ..dryrun import ClusterView
@@ -175,6 +175,8 @@ def run_sweep(
     Raises:
         SweepInterrupted: the experiment stopped early (Ctrl-C, SIGTERM); rerun the same command to resume.
     """
+    if not (address or os.environ.get("RAY_ADDRESS") or ray.is_initialized()):
+        _check_fits_here(spec)
     store = results.SweepStore(spec.root)
     try:
         if restart:
@@ -198,7 +200,30 @@ def run_sweep(
     lines = [text, *(f"note: {n}" for n in notes)]
     if where:
         lines.append(f"results: {where} ({len(df)} trials)")
-    return "\n".join(lines)
+    summary = "\n".join(lines)
+    failed = df[df["status"] == "error"] if "status" in df else df.iloc[:0]
+    if len(failed):
+        reasons = [(str(r["trial_id"]), " ".join(str(r.get("error") or "no reason recorded").split())) for _, r in failed.iterrows()]
+        raise TrialsFailed(
+            f"{len(failed)} of {len(df)} trial(s) failed; every result is written to {where or spec.root} "
+            "(tracebacks: the trial's error.txt, or Ray's worker logs for failures that are not retried)",
+            summary=summary, failures=reasons,
+        )  # fmt: skip
+    return summary
+
+
+def _check_fits_here(spec: SweepSpec) -> None:
+    """A local sweep whose trial asks for more than this machine has would wait for ever: say so before Ray
+    starts (the dry run's own check; a cluster may autoscale, so only the local case is refused)."""
+    from ..dryrun import local_cluster
+
+    here, r = local_cluster(), spec.resources
+    if not any(cpu >= r.cpu and gpu >= r.gpu for cpu, gpu in here.nodes):
+        raise ConfigError(
+            f"a trial asks for cpu {r.cpu:g}, gpu {r.gpu:g} but this machine has {here.cpu:g} CPU, {here.gpu:g} GPU: "
+            "no trial could ever start (lower sweep.resources, or pass --address of a cluster that has them)",
+            "sweep.resources", spec.source,
+        )  # fmt: skip
 
 
 def _resume(

@@ -68,7 +68,7 @@ class SeedGroupedScheduler(FIFOScheduler):
 
     def on_trial_result(self, tune_controller, trial: TuneTrial, result: dict) -> str:
         step = result.get("step")
-        if step is None:
+        if step is None or result.get("vaeray_error"):
             return TrialScheduler.CONTINUE
         if self._max_t is not None and step >= self._max_t:
             return TrialScheduler.STOP
@@ -134,9 +134,16 @@ class SeedGroupedScheduler(FIFOScheduler):
                 return t
         return None
 
+    def on_trial_complete(self, tune_controller, trial: TuneTrial, result: dict) -> None:
+        if result.get("vaeray_error"):  # ended by a deterministic failure: decide on the other seeds
+            self._forget(tune_controller, trial)
+
     def on_trial_error(self, tune_controller, trial: TuneTrial) -> None:
         if trial.should_recover():  # it will be retried from its checkpoint: still a member
             return
+        self._forget(tune_controller, trial)
+
+    def _forget(self, tune_controller, trial: TuneTrial) -> None:
         self._state.load()
         cell, seed, _ = self._identity(trial)
         self._book.forget(cell, seed)

@@ -25,11 +25,13 @@ from ... import storage
 from ...storage import join_uri
 from .. import results
 from ..identity import canonical_json, trial_id
+from ...errors import DETERMINISTIC
 from ..spec import SweepSpec
 
 log = logging.getLogger(__name__)
 STATE_FILE = "state.pt"
-METRICS_FILE = "metrics.json"  # the report a checkpoint was saved with (replayed if training had ended)
+METRICS_FILE = "metrics.json"
+ERROR_KEY = "vaeray_error"  # a report that ends a trial with a deterministic failure (not retried)  # the report a checkpoint was saved with (replayed if training had ended)
 
 _DATASETS: dict[tuple[str, str, str | None], Any] = {}  # one dataset per worker process, reused across trials
 
@@ -135,7 +137,14 @@ def train_trial(config: dict[str, Any], *, spec: SweepSpec, experiment: str = ""
             ckpt_io.save(state, Path(d) / STATE_FILE)
             (Path(d) / METRICS_FILE).write_text(json.dumps(row))
             tune.report(row, checkpoint=tune.Checkpoint.from_directory(d))
-    fit(run, report=report, checkpoint=state, dataset=_dataset(run, device, data_dir), data_dir=data_dir, device=device)
+    try:
+        fit(run, report=report, checkpoint=state, dataset=_dataset(run, device, data_dir), data_dir=data_dir, device=device)
+    except DETERMINISTIC as e:
+        # A retry would fail the same way (same config, seed and steps): end the trial with its reason instead
+        # of raising, so Tune does not retry it max_failures times and prints no traceback. The ledger records
+        # it as an error with this one line; the trial's log has the full trace.
+        log.error("trial %s failed: %s", trial_id(cell, seed), e, exc_info=True)
+        tune.report({**extra, spec.metric: math.nan, ERROR_KEY: " ".join(str(e).split())[:500]})
 
 
 def _latest_state(spec: SweepSpec, experiment: str, device: torch.device) -> tuple[dict | None, dict | None, bool]:
