@@ -132,7 +132,33 @@ class WandbSpec:
         if mode == "online" and not os.environ.get("WANDB_API_KEY") and not wandb_logged_in():
             notes.append("W&B: no WANDB_API_KEY and no `wandb login`; logging offline (upload later with `wandb sync`)")
             mode = "offline"
+        if mode == "online" and not wandb_reachable():
+            host = wandb_host()
+            notes.append(f"W&B: {host} is unreachable; logging offline (upload later with `wandb sync`)")
+            mode = "offline"
         return mode
+
+
+def wandb_host() -> str:
+    from urllib.parse import urlparse
+
+    url = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
+    return urlparse(url).netloc or url
+
+
+def wandb_reachable(timeout: float = 3.0) -> bool:
+    """Whether the W&B server answers a TCP connection within ``timeout`` s (online mode without a network
+    would otherwise make every logging actor retry, and the sweep wait on it at the end)."""
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai"))
+    port = url.port or (80 if url.scheme == "http" else 443)
+    try:
+        socket.create_connection((url.hostname or "api.wandb.ai", port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
 
 
 def wandb_logged_in() -> bool:

@@ -114,8 +114,9 @@ def test_a_diverging_trial_errors_with_one_line_and_the_sweep_goes_on(ray_local,
     assert f"error: {bad['trial_id']}: {bad['error']}" in summary
     assert failed.value.failures == [(bad["trial_id"], bad["error"])] and failed.value.exit_code == 6
     # a divergence is deterministic: not retried although max_failures is 1 (one attempt's rows only)
-    rows = [json.loads(line) for line in (Path(bad["path"]) / "result.json").read_text().splitlines()] if bad["path"] and (Path(bad["path"]) / "result.json").is_file() else []
-    assert len({r.get("resumed_from") for r in rows}) <= 1 and not (Path(bad["path"] or "/nonexistent") / "error.txt").exists()
+    trial_dir = Path(spec.root) / "experiments" / "exp-001" / bad["trial_id"]
+    rows = [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines()]
+    assert len({r.get("resumed_from") for r in rows}) == 1 and not (trial_dir / "error.txt").exists()
     # an errored trial is a finished one: running the file again changes nothing (and still says it failed) ...
     with pytest.raises(TrialsFailed) as again:
         vt.run_sweep(spec, verbose=0)
