@@ -38,7 +38,7 @@ def make(make_sweep, name: str, scheduler: dict) -> Path:
     return make_sweep(
         name,
         # best configuration first: later ones are judged against it at the rungs, and stopped
-        model={"name": "reliabilitytest_vae", "sleep_s": 0.02, "slow_factor": 5},
+        model={"name": "reliabilitytest_vae", "sleep_s": 0.01, "slow_factor": 8},
         train={"steps": 30, "log_every": 5, "checkpoint_every": 10, "lr": {"grid": [1e-2, 1e-3, 1e-5]}},
         sweep={"scheduler": scheduler, "metric": "loss", "mode": "min", "max_concurrent": 2,
                "imports": ["sweeptest_plugin", "reliability_plugin"]},
@@ -91,7 +91,7 @@ def interrupt_when(path: Path, spec, ready, sig: int, address: str, tmp_path: Pa
             driver.wait()
 
 
-@pytest.mark.parametrize("scheduler", ["asha", "median"])
+@pytest.mark.parametrize("scheduler", ["asha", pytest.param("median", marks=pytest.mark.slow)])
 def test_interrupted_sweep_ends_as_the_uninterrupted_one(make_sweep, ray_local, tmp_path, scheduler):
     import ray
 
