@@ -74,6 +74,17 @@ class TrialsFailed(VaerayError):
 DETERMINISTIC = (ConfigError, DataMissingError, DivergenceError)
 
 
+def clip(text: str, limit: int = 200) -> str:
+    """``text`` on one line, cut at a word boundary to at most ``limit`` characters (with "..." when cut)."""
+    text = " ".join(str(text).split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 3]
+    if " " in cut[limit // 2 :]:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,;:") + "..."
+
+
 def did_you_mean(name: str, valid: Iterable[str]) -> str:
     """``"unknown model 'btcvea'; did you mean 'btcvae'? valid: ..."``-style suffix."""
     valid = sorted(valid)

@@ -233,3 +233,28 @@ def test_unreachable_address_fails_in_bounded_time(tmp_path, monkeypatch, capsys
     code, _, err = run_inprocess(monkeypatch, capsys, "sweep", str(f), "--dry-run", "--address", "127.0.0.1:1")
     assert code == 2 and "cannot reach" in err
     assert not (tmp_path / "r").exists()
+
+
+def test_a_local_sweep_that_cannot_fit_says_so_before_ray_starts(tmp_path, monkeypatch, capsys):
+    import ray
+
+    if ray.is_initialized():
+        pytest.skip("a Ray session of another test is running in this process")
+    f = tmp_path / "sw.yaml"
+    body = yaml.safe_load(BASE)
+    body["sweep"] = {"storage": str(tmp_path / "r"), "resources": {"cpu": 100000}}
+    f.write_text(yaml.safe_dump(body))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    code, _, err = run_inprocess(monkeypatch, capsys, "sweep", str(f))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "no trial could ever start" in err
+    assert not ray.is_initialized() and not (tmp_path / "r").exists()
+
+
+def test_clip_cuts_at_a_word_boundary():
+    from vaeray.errors import clip
+
+    text = "the quick brown fox jumps over the lazy dog " * 10
+    out = clip(text, 50)
+    assert len(out) <= 50 and out.endswith("...") and out[:-3] == text[: len(out) - 3].rstrip()
+    assert text.startswith(out[:-3]) and text[len(out) - 3] == " "  # the cut falls between words
+    assert clip("short\nline", 50) == "short line"

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..config import flatten
+from ..errors import clip
 from .settings import Resources
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ def dry_run_report(spec: SweepSpec, cluster: ClusterView | None = None) -> str:
         done = Ledger(spec.root).load()
     except OSError as e:  # unreachable cloud storage must not stop a dry run on a laptop
         done = {}
-        spec.notes.append(f"cannot read the ledger at {spec.root} ({str(e).splitlines()[0][:160]}); statuses unknown")
+        spec.notes.append(f"cannot read the ledger at {spec.root} ({clip(str(e), 160)}); statuses unknown")
     if spec.search == "optuna":
         rows = [[leaf.path, leaf.describe()] for leaf in spec.space]
         lines.append(f"search space ({len(spec.space)} parameters; Optuna TPE, sampler seed {spec.sampler_seed}):")

@@ -23,7 +23,7 @@ import ray
 from ray import tune
 
 from ... import storage
-from ...errors import ConfigError, TrialsFailed, VaerayError
+from ...errors import ConfigError, TrialsFailed, VaerayError, clip
 from ...storage import join_uri
 from .. import plan, results
 from ..dryrun import ClusterView
@@ -112,8 +112,7 @@ CONNECT_TIMEOUT_S = float(os.environ.get("VAERAY_CONNECT_TIMEOUT", "10"))
 
 
 def _first_line(e: BaseException) -> str:
-    text = " ".join(str(e).split()) or type(e).__name__
-    return text[:300]
+    return clip(str(e) or type(e).__name__, 300)
 
 
 def check_reachable(address: str, timeout: float | None = None) -> None:
@@ -183,7 +182,7 @@ def run_sweep(
             store.wipe()
         store.save_sweep_file(Path(spec.source).read_text() if Path(spec.source).is_file() else "")
     except OSError as e:  # unreachable bucket, no credentials, read-only path: before anything starts
-        raise ConfigError(f"cannot write to {spec.root}: {str(e).splitlines()[0][:200]}", "sweep.storage", spec.source) from None
+        raise ConfigError(f"cannot write to {spec.root}: {clip(str(e), 200)}", "sweep.storage", spec.source) from None
     data_dir = str(Path(data_dir).expanduser().resolve()) if data_dir else None
     notes: list[str] = []
     runtime = _Ray(address)
