@@ -46,6 +46,8 @@ def train(config_file, overrides, data_dir, run_dir, resume, device, no_progress
     from .train import fit
 
     cfg = config_mod.load(config_file, overrides)
+    if device is not None:
+        config_mod.check_device(device, "--device")
     run = RunDir(run_dir or Path("runs") / Path(config_file).stem)
     state = run.check(resume)  # reads only: nothing is written before fit says the run has started
     for note in run.notes:
@@ -75,8 +77,11 @@ def train(config_file, overrides, data_dir, run_dir, resume, device, no_progress
 @click.option("--device", default=None)
 def eval_cmd(run_dir, overrides, data_dir, device) -> None:
     """Evaluate a saved run's final model with its (or overridden) eval metrics; writes RUN_DIR/eval.json."""
+    from .config import check_device
     from .evaluation import evaluate_run
 
+    if device is not None:
+        check_device(device, "--device")
     results = evaluate_run(run_dir, overrides=overrides, data_dir=data_dir, device=device)
     click.echo(json.dumps({k: round(v, 6) if isinstance(v, float) else v for k, v in results.items()}))
 

@@ -168,6 +168,7 @@ CASES = [
     ("set-yaml", BASE.encode(), ["--set", "train.lr=["], "invalid YAML"),
     ("unknown-option", BASE.encode(), ["--bogus"], "No such option"),
     ("resume-missing", BASE.encode(), ["--resume"], "no run in"),
+    ("device-flag", BASE.encode(), ["--device", "gpu0"], "--device: 'gpu0' is not a device"),
 ]
 
 
