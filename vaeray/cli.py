@@ -43,13 +43,15 @@ def train(config_file, overrides, data_dir, run_dir, resume, device, no_progress
     """Train one model from a run-config YAML file."""
     from . import config as config_mod
     from .rundir import RunDir
-    from .train import fit
-
-    from .train import build_dataset, resolve_device
+    from .train import build_dataset, fit, resolve_device
 
     cfg = config_mod.load(config_file, overrides)
+    if device is not None:
+        config_mod.check_device(device, "--device")
     run = RunDir(run_dir or Path("runs") / Path(config_file).stem)
-    state = run.prepare(cfg, resume)
+    state = run.check(resume)  # reads only: nothing is written before fit says the run has started
+    for note in run.notes:
+        click.echo(f"warning: {note}", err=True)
     final: dict = {}
     seen = {"step": int(state["step"]) if state else 0, "checkpoint": int(state["step"]) if state else None}
 
@@ -60,16 +62,23 @@ def train(config_file, overrides, data_dir, run_dir, resume, device, no_progress
             final["state"] = ckpt
             seen["checkpoint"] = seen["step"]
 
-    # what `auto` became, recorded in the run directory (resolved.json) before training starts
+    # what `auto` became (resolved.json) is recorded once fit has started the run: nothing is written before
     dev = resolve_device(device or cfg["train"]["device"])
     data = build_dataset(cfg, "train", dev, data_dir)
-    run.record_resolved(cfg, dev, data)
+
+    def started(resolved: dict, step: int) -> None:
+        run.start(resolved, step)
+        run.record_resolved(resolved, dev, data)
+
     try:
-        metrics = fit(cfg, report=report, checkpoint=state, dataset=data, data_dir=data_dir, device=dev, progress=not no_progress)
+        metrics = fit(
+            cfg, report=report, checkpoint=state, dataset=data, data_dir=data_dir, device=dev,
+            progress=not no_progress, started=started,
+        )  # fmt: skip
     except KeyboardInterrupt:
         where = f"step {seen['checkpoint']}" if seen["checkpoint"] is not None else "no checkpoint yet: it starts over"
         again = " ".join(["vaeray train", str(config_file), *(f"--set {o}" for o in overrides), "--run-dir", str(run.path), "--resume"])
-        click.echo(f"interrupted at step {seen['step']}; resume from the last checkpoint ({where}) with:\n  {again}", err=True)
+        click.echo(f"interrupted at step {seen['step']}; resume from the last checkpoint ({where}) with: {again}", err=True)
         sys.exit(130)
     if "state" in final:
         run.finish(final["state"])
@@ -85,8 +94,11 @@ def train(config_file, overrides, data_dir, run_dir, resume, device, no_progress
 @click.option("--device", default=None)
 def eval_cmd(run_dir, overrides, data_dir, device) -> None:
     """Evaluate a saved run's final model with its (or overridden) eval metrics; writes RUN_DIR/eval.json."""
+    from .config import check_device
     from .evaluation import evaluate_run
 
+    if device is not None:
+        check_device(device, "--device")
     results = evaluate_run(run_dir, overrides=overrides, data_dir=data_dir, device=device)
     click.echo(json.dumps({k: round(v, 6) if isinstance(v, float) else v for k, v in results.items()}))
 
@@ -150,19 +162,26 @@ def sweep(sweep_file, dry_run, restart, data_dir, address, storage, overrides) -
         # Only a named cluster is asked for its resources (that needs Ray); otherwise this machine's count.
         cluster = None
         if address or os.environ.get("RAY_ADDRESS"):
-            from .sweep.ray.runner import cluster_view
+            from .sweep.ray.local import cluster_view
 
             cluster = cluster_view(address)
         from .sweep.dryrun import dry_run_report
 
         click.echo(dry_run_report(spec, cluster=cluster))
         return
+    from .errors import TrialsFailed
     from .sweep.ray.runner import SweepInterrupted, run_sweep
 
     try:
         summary = run_sweep(spec, restart=restart, data_dir=data_dir, address=address)
     except SweepInterrupted as e:
         click.echo(str(e), err=True)
+        sys.exit(e.exit_code)
+    except TrialsFailed as e:  # the results first, then one line per failed trial, then why the exit code
+        click.echo(e.summary)
+        for tid, reason in e.failures:
+            click.echo(f"failed {tid}: {reason}", err=True)
+        click.echo(f"error: {e}", err=True)
         sys.exit(e.exit_code)
     click.echo(summary)
 
@@ -216,24 +235,65 @@ def plot(run_dir, kind, out, mode, range_, span, steps, n, dims, index, seed, im
     click.echo(str(path))
 
 
-def run() -> None:
-    """Console-script entry point: one line per user error, a traceback only for bugs (or VAERAY_DEBUG=1)."""
+# Exit codes (README and docs/reliability.md keep the same table).
+EXIT_OK = 0
+EXIT_BUG = 1  # an unforeseen error: one line naming it; VAERAY_DEBUG=1 or --debug shows the traceback
+EXIT_INPUT = 2  # invalid config, sweep file, flag or argument (ConfigError, usage errors)
+EXIT_IO = 7  # the operating system refused: permission denied, disk full, unreadable path
+EXIT_INTERRUPTED = 130
+# 3 data missing, 4 unreadable checkpoint, 5 divergence, 6 sweep finished with failed trials: the
+# exit_code of the VaerayError subclass (vaeray.errors).
+
+
+def _line(text: str, limit: int = 400) -> str:
+    """One line however many the message had (a terminal and a log grep both want one)."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def run(argv: list[str] | None = None) -> None:
+    """Console-script entry point: every failure is one line on stderr and a documented exit code.
+
+    A traceback only for bugs, and only when asked (``--debug`` anywhere on the command line, or
+    ``VAERAY_DEBUG=1``).
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = bool(os.environ.get("VAERAY_DEBUG")) or "--debug" in args
+    args = [a for a in args if a != "--debug"]
     try:
-        main.main(standalone_mode=False)
+        main.main(args=args, prog_name="vaeray", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("interrupted", err=True)
-        sys.exit(130)
-    except click.ClickException as e:
-        e.show()
+        sys.exit(EXIT_INTERRUPTED)
+    except click.exceptions.Exit as e:  # --help, --version
         sys.exit(e.exit_code)
+    except click.ClickException as e:  # usage errors: click's own text is several lines; ours is one
+        hint = ""
+        ctx = getattr(e, "ctx", None)
+        if ctx is not None:
+            hint = f" (see `{ctx.command_path} --help`)"
+        click.echo(f"error: {_line(e.format_message())}{hint}", err=True)
+        sys.exit(EXIT_INPUT if isinstance(e, click.UsageError) else e.exit_code)
     except VaerayError as e:
-        click.echo(f"error: {e}", err=True)
+        click.echo(f"error: {_line(str(e))}", err=True)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         click.echo("interrupted; finished results and the last checkpoint are kept", err=True)
-        sys.exit(130)
-    except Exception as e:  # a bug: keep it to one line unless asked
-        if os.environ.get("VAERAY_DEBUG"):
+        sys.exit(EXIT_INTERRUPTED)
+    except RecursionError:  # before OSError/Exception: it is a RuntimeError too
+        if debug:
             raise
-        click.echo(f"error: {type(e).__name__}: {e} (set VAERAY_DEBUG=1 for the traceback)", err=True)
-        sys.exit(1)
+        click.echo("error: input nested too deeply to process", err=True)
+        sys.exit(EXIT_INPUT)
+    except OSError as e:
+        if debug:
+            raise
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        click.echo(f"error: {_line(e.strerror or str(e) or type(e).__name__)}{where}", err=True)
+        sys.exit(EXIT_IO)
+    except Exception as e:  # a bug: keep it to one line unless asked
+        if debug:
+            raise
+        msg = _line(str(e)) or "(no message)"
+        click.echo(f"error: unexpected {type(e).__name__}: {msg} (rerun with --debug for the traceback)", err=True)
+        sys.exit(EXIT_BUG)

@@ -9,6 +9,7 @@ constructor for ``model``/``data``, :class:`TrainConfig` for ``train`` and :clas
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
@@ -16,21 +17,32 @@ from typing import Annotated, Any, Literal
 from . import yamlio
 from .errors import ConfigError, did_you_mean
 from .registry import DATASETS, MODELS, Registry
-from .schema import Range, check, check_dataclass, check_kwargs
+from .schema import Beta, Range, check, check_dataclass, check_kwargs
 
 SECTIONS = ("seed", "model", "data", "train", "eval")
+MAX_STEPS = 10**12  # sane bounds: far beyond any real run, far below where counters or memory overflow
+MAX_BATCH = 1 << 20
+Seed = Annotated[int, Range(ge=0, lt=2**63)]  # torch.manual_seed overflows beyond a signed 64-bit value
+DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d{1,3})?)$")
+
+
+def check_device(value: Any, path: str) -> str:
+    """``auto``, ``cpu``, ``mps``, ``cuda`` or ``cuda:N``: what torch accepts and vaeray can place a run on."""
+    if not isinstance(value, str) or not DEVICE.match(value):
+        raise ConfigError(f"{value!r} is not a device; valid: auto, cpu, cuda, cuda:N, mps", path)
+    return value
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimisation settings shared by every model (per-group overrides come from the model)."""
 
-    steps: Annotated[int, Range(ge=1)] = 1000
-    batch_size: Annotated[int, Range(ge=1)] = 64
+    steps: Annotated[int, Range(ge=1, le=MAX_STEPS)] = 1000
+    batch_size: Annotated[int, Range(ge=1, le=MAX_BATCH)] = 64
     lr: Annotated[float, Range(gt=0)] = 5e-4
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
     momentum: Annotated[float, Range(ge=0)] = 0.0  # sgd only (the Topographic VAE's runs use 0.9)
-    betas: tuple[float, float] = (0.9, 0.999)
+    betas: tuple[Beta, Beta] = (0.9, 0.999)
     weight_decay: Annotated[float, Range(ge=0)] = 0.0
     grad_clip: Annotated[float, Range(gt=0)] | None = None
     lr_warmup_steps: Annotated[int, Range(ge=0)] = 0
@@ -102,7 +114,7 @@ def _validate(config: Mapping[str, Any]) -> dict[str, Any]:
     for required in ("model", "data"):
         if required not in config:
             raise ConfigError("required section is missing", required)
-    out: dict[str, Any] = {"seed": check(config.get("seed", 0), int, "seed")}
+    out: dict[str, Any] = {"seed": check(config.get("seed", 0), Seed, "seed")}
     out["model"] = validate_section(MODELS, config["model"], "model")
     out["data"] = validate_section(DATASETS, config["data"], "data")
     train = config.get("train") or {}
@@ -117,6 +129,7 @@ def _validate(config: Mapping[str, Any]) -> dict[str, Any]:
         )
     if list(bounds) != sorted(bounds):
         raise ConfigError("boundaries must be increasing", "train.lr_boundaries")
+    check_device(out["train"]["device"], "train.device")
     ev = config.get("eval") or {}
     if not isinstance(ev, Mapping):
         raise ConfigError("expected a mapping", "eval")
@@ -124,6 +137,9 @@ def _validate(config: Mapping[str, Any]) -> dict[str, Any]:
     from .metrics.evaluate import validate_specs
 
     out["eval"]["metrics"] = validate_specs(out["eval"]["metrics"] or {}, "eval.metrics")
+    from .preflight import check_model
+
+    check_model(out)  # would the model build for this data? (shapes only, on the meta device)
     return plain(out)
 
 
@@ -196,4 +212,6 @@ def load(path: str, overrides: Sequence[str] = ()) -> dict[str, Any]:
     raw = yamlio.load(path)
     if raw is None:
         raise ConfigError("the file is empty", source=str(path))
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"a run config is a mapping with keys {', '.join(SECTIONS)}, not a {type(raw).__name__}", source=str(path))
     return validate(apply_overrides(raw, overrides), source=str(path))

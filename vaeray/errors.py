@@ -23,6 +23,9 @@ class ConfigError(VaerayError):
     exit_code = 2
 
     def __init__(self, message: str, path: str | None = None, source: str | None = None):
+        # one line whatever the user typed: a key or value with a newline in it is shown escaped
+        message = str(message).replace("\r", "\\r").replace("\n", "\\n")
+        path = path.replace("\r", "\\r").replace("\n", "\\n") if isinstance(path, str) else path
         self.message = message  # the problem alone: re-raising it elsewhere (another path, a file) reuses it
         self.path = path
         self.source = source
@@ -54,6 +57,32 @@ class DivergenceError(VaerayError):
     """The training loss became NaN or infinite."""
 
     exit_code = 5
+
+
+class TrialsFailed(VaerayError):
+    """A sweep ran to its end but some trials failed; every result (and the failures' reasons) is written."""
+
+    exit_code = 6
+
+    def __init__(self, message: str, summary: str = "", failures: list[tuple[str, str]] | None = None):
+        super().__init__(message)
+        self.summary = summary
+        self.failures = failures or []
+
+
+# Failures that would happen again on a retry (same config, same seed, same step): never retried.
+DETERMINISTIC = (ConfigError, DataMissingError, DivergenceError)
+
+
+def clip(text: str, limit: int = 200) -> str:
+    """``text`` on one line, cut at a word boundary to at most ``limit`` characters (with "..." when cut)."""
+    text = " ".join(str(text).split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 3]
+    if " " in cut[limit // 2 :]:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,;:") + "..."
 
 
 def did_you_mean(name: str, valid: Iterable[str]) -> str:

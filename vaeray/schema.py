@@ -41,7 +41,21 @@ class Range:
         )
         for failed, want in bad:
             if failed:
-                raise ConfigError(f"{value!r} is out of range: must be {want}", path)
+                raise ConfigError(f"{_short(value)} is out of range: must be {want}", path)
+
+
+INT64 = 2**63
+# Sane bounds shared by the schemas: a layer width or latent size past 65,536 is a typo, and an attempt to
+# allocate it would fail (or swap for minutes) only after the run started.
+Width = typing.Annotated[int, Range(ge=1, le=1 << 16)]
+Depth = typing.Annotated[int, Range(ge=1, le=64)]
+Beta = typing.Annotated[float, Range(ge=0, lt=1)]  # an Adam beta, as torch.optim checks it
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, so a huge value still gives one short line."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _type_name(ann: Any) -> str:
@@ -82,44 +96,53 @@ def check(value: Any, ann: Any, path: str) -> Any:
         for e in errors:  # right type, wrong value: say that, not "expected int | null"
             if "out of range" in str(e):
                 raise e
-        raise ConfigError(f"expected {_type_name(ann)}, got {value!r}", path)
+        raise ConfigError(f"expected {_type_name(ann)}, got {_short(value)}", path)
     if origin is Literal:
         allowed = typing.get_args(ann)
         if value not in allowed:
-            raise ConfigError(f"'{value}' is not allowed; {did_you_mean(str(value), map(str, allowed))}", path)
+            raise ConfigError(f"{_short(value)} is not allowed; {did_you_mean(str(value)[:100], map(str, allowed))}", path)
         return value
     if ann is type(None) or ann is None:
         if value is not None:
-            raise ConfigError(f"expected null, got {value!r}", path)
+            raise ConfigError(f"expected null, got {_short(value)}", path)
         return None
     if ann is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"expected true/false, got {value!r}", path)
+            raise ConfigError(f"expected true/false, got {_short(value)}", path)
         return value
     if ann is int:
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():
-                return int(value)
-            raise ConfigError(f"expected an integer, got {value!r}", path)
+                value = int(value)
+            else:
+                raise ConfigError(f"expected an integer, got {_short(value)}", path)
+        if not -INT64 <= value < INT64:  # torch, numpy and Ray all overflow beyond 64 bits
+            raise ConfigError(f"{_short(value)} is out of range: must fit in 64 bits (|value| < 2**63)", path)
         return value
     if ann is float:
         if isinstance(value, str):
             try:
                 value = float(value)
             except ValueError:
-                raise ConfigError(f"expected a number, got {value!r}", path) from None
+                raise ConfigError(f"expected a number, got {_short(value)}", path) from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"expected a number, got {value!r}", path)
+            raise ConfigError(f"expected a number, got {_short(value)}", path)
+        try:
+            value = float(value)
+        except OverflowError:
+            raise ConfigError(f"{_short(value)} is out of range for a number", path) from None
         if math.isnan(value):
             raise ConfigError("expected a number, got NaN", path)
-        return float(value)
+        if math.isinf(value):  # no setting of vaeray means anything at infinity (a missing bound is null)
+            raise ConfigError(f"{value} is out of range: must be finite", path)
+        return value
     if ann is str:
         if not isinstance(value, str):
-            raise ConfigError(f"expected a string, got {value!r}", path)
+            raise ConfigError(f"expected a string, got {_short(value)}", path)
         return value
     if origin in (list, tuple, Sequence) or ann in (list, tuple):
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"expected a list, got {value!r}", path)
+            raise ConfigError(f"expected a list, got {_short(value)}", path)
         args = typing.get_args(ann)
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(args) != len(value):
@@ -131,11 +154,11 @@ def check(value: Any, ann: Any, path: str) -> Any:
         return tuple(out) if origin is tuple else out
     if origin in (dict, Mapping) or ann is dict:
         if not isinstance(value, Mapping):
-            raise ConfigError(f"expected a mapping, got {value!r}", path)
+            raise ConfigError(f"expected a mapping, got {_short(value)}", path)
         return dict(value)
     if isinstance(ann, type):
         if not isinstance(value, ann):
-            raise ConfigError(f"expected {_type_name(ann)}, got {value!r}", path)
+            raise ConfigError(f"expected {_type_name(ann)}, got {_short(value)}", path)
         return value
     return value
 
@@ -187,7 +210,7 @@ def check_kwargs(fn: Any, params: Mapping[str, inspect.Parameter], given: Mappin
     out: dict[str, Any] = {}
     for key, value in given.items():
         if key not in params:
-            raise ConfigError(f"unknown key '{key}'; {did_you_mean(key, params)}", f"{path}.{key}" if path else key)
+            raise ConfigError(f"unknown key {_short(key)}; {did_you_mean(str(key)[:100], params)}", f"{path}.{key}" if path else key)
         out[key] = check(value, ann.get(key, params[key].annotation), f"{path}.{key}" if path else key)
     for key, p in params.items():
         if key not in out:

@@ -48,12 +48,28 @@ def filesystem(uri: str):
     return pafs.LocalFileSystem(), uri
 
 
+def file_mode() -> int:
+    """0o666 less the process umask: the mode ``open()`` would give a new file (``mkstemp`` gives 0600, which
+    would hide results, ledgers and checkpoints from the user's group on a shared machine)."""
+    try:
+        with open("/proc/self/status") as f:  # thread-safe on Linux, unlike the os.umask round trip
+            for line in f:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_bytes(uri: str, data: bytes) -> None:
     """Write a whole file: temp file + rename on local disks, a single PUT on object stores."""
     if not is_uri(uri):
         directory = os.path.dirname(uri)
         os.makedirs(directory, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+        os.fchmod(fd, file_mode())
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)

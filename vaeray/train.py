@@ -16,21 +16,20 @@ from __future__ import annotations
 import copy
 import math
 import os
-import random
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import numpy as np
 import torch
 
 from . import config as config_mod
+from . import perf
 from .data.base import Batch, Dataset
 from .early_stopping import from_config, validation_elbo
 from .errors import CheckpointError, DivergenceError
 from .models.base import Model
-from . import perf
 from .perf import tune_allocator
+from .rng import rng_state, seed_everything, set_rng_state  # noqa: F401  (part of this module's API)
 from .registry import DATASETS, MODELS
 from .schedules import piecewise
 
@@ -53,8 +52,11 @@ def build_dataset(config: Mapping[str, Any], split: str = "train", device: Any =
 
 
 def build_model(config: Mapping[str, Any], dataset: Dataset) -> Model:
+    """The model for ``dataset``; a constructor that refuses these shapes is a one-line ConfigError."""
+    from .preflight import check_model
     from .schema import parameters
 
+    check_model(config, tuple(dataset.observation_shape), len(dataset))  # shapes first, on the meta device
     extra: dict[str, Any] = {}
     accepted = parameters(MODELS.get(config["model"]["name"], "model.name"))
     if "data_mean" in accepted:
@@ -94,35 +96,6 @@ def make_optimizers(model: Model, tc: config_mod.TrainConfig) -> dict[str, torch
     return optimizers
 
 
-def rng_state(generator: torch.Generator) -> dict[str, Any]:
-    state = {
-        "torch": torch.get_rng_state(),
-        "batches": generator.get_state(),
-        "numpy": torch.from_numpy(np.random.get_state()[1].astype(np.int64)),
-        "numpy_pos": int(np.random.get_state()[2]),
-        "python": list(random.getstate()[1]),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: Mapping[str, Any], generator: torch.Generator) -> None:
-    torch.set_rng_state(state["torch"])
-    generator.set_state(state["batches"])
-    np.random.set_state(("MT19937", np.asarray(state["numpy"].numpy(), dtype=np.uint32), state["numpy_pos"], 0, 0.0))
-    random.setstate((3, tuple(state["python"]), None))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def seed_everything(seed: int) -> torch.Generator:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
-
-
 def fit(
     config: Mapping[str, Any],
     *,
@@ -132,6 +105,7 @@ def fit(
     data_dir: str | None = None,
     device: str | torch.device | None = None,
     progress: bool = False,
+    started: Callable[[dict[str, Any], int], None] | None = None,
 ) -> dict[str, float]:
     """Train the model a run config describes and return the last reported metrics.
 
@@ -143,6 +117,9 @@ def fit(
         checkpoint: a state previously passed to ``report``, to resume from.
         dataset: a ready training dataset (the Ray adapter shares one); else built from ``config['data']``.
         device: overrides ``train.device``.
+        started: called as ``started(resolved config, step)`` once the data is loaded, the model built and the
+            checkpoint checked against the config, before the first step: ``vaeray train`` writes its run
+            directory only then, so a run that cannot start leaves nothing behind.
     """
     cfg = config_mod.validate(config)
     tc = config_mod.train_config(cfg)
@@ -161,6 +138,8 @@ def fit(
     step = 0
     if checkpoint is not None:
         step = load_state(checkpoint, model, optimizers, generator, cfg)
+    if started is not None:
+        started(cfg, step)
     report = report or (lambda metrics, state: None)
     stopper, valid = from_config(cfg, tc, lambda split: build_dataset(cfg, split, device, data_dir))
     restarts = 0
@@ -373,16 +352,38 @@ def state_dict(
     }
 
 
+# Settings a resume cannot honour: the RNG state comes from the checkpoint (so a new seed would be recorded but
+# not used) and the optimizer's moments belong to the optimizer that wrote them.
+FIXED_ON_RESUME = (("seed",), ("train", "optimizer"))
+
+
 def load_state(state: Mapping[str, Any], model: Model, optimizers: Mapping, generator, cfg: Mapping) -> int:
+    """Restore a training state; settings changed since (lr, betas, weight decay) apply for real.
+
+    ``Optimizer.load_state_dict`` would bring back the hyperparameters saved in the checkpoint, so a resume
+    with ``--set train.lr=...`` would record a learning rate it does not use; the fresh groups' values are put
+    back after loading. Settings that cannot change (:data:`FIXED_ON_RESUME`) are refused.
+    """
+    old = state.get("config", {}) if isinstance(state, Mapping) else {}
+    if old:
+        if old.get("model") != cfg["model"] or old.get("data") != cfg["data"]:
+            raise CheckpointError("checkpoint was written by a different model/data config; refusing to resume")
+        for keys in FIXED_ON_RESUME:
+            a, b = old, cfg
+            for k in keys:
+                a, b = (a or {}).get(k), (b or {}).get(k)
+            if a is not None and a != b:
+                raise CheckpointError(f"{'.'.join(keys)} cannot change on resume (checkpoint: {a!r}, now: {b!r})")
     try:
         model.load_state_dict(state["model"])
         for name, opt in optimizers.items():
+            fresh = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
             opt.load_state_dict(state["optimizers"][name])
+            for g, values in zip(opt.param_groups, fresh):
+                g.update(values)
         set_rng_state(state["rng"], generator)
         step = int(state["step"])
     except (KeyError, RuntimeError, ValueError, TypeError) as e:
-        raise CheckpointError(f"checkpoint does not match this run's model/config ({type(e).__name__}: {e})") from None
-    old = state.get("config", {})
-    if old and (old.get("model") != cfg["model"] or old.get("data") != cfg["data"]):
-        raise CheckpointError("checkpoint was written by a different model/data config; refusing to resume")
+        msg = " ".join(str(e).split())[:200]
+        raise CheckpointError(f"checkpoint does not match this run's model/config ({type(e).__name__}: {msg})") from None
     return step

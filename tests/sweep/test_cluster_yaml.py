@@ -57,3 +57,16 @@ def test_cluster_shape_cpu_head_spot_gpu_workers_pinned_image():
     assert CLUSTER["file_mounts"] == {"/home/ray/vaeray": "."}
     assert any("pip install" in c and "-e /home/ray/vaeray" in c for c in CLUSTER["setup_commands"])
     assert CLUSTER["provider"]["type"] == "aws" and CLUSTER["provider"]["cache_stopped_nodes"] is False
+
+
+def test_own_security_group_opens_ssh_only_from_one_cidr():
+    import ipaddress
+
+    group = CLUSTER["provider"]["security_group"]
+    rules = group["IpPermissions"]
+    assert group["GroupName"] and len(rules) == 1
+    (rule,) = rules
+    assert rule["IpProtocol"] == "tcp" and rule["FromPort"] == rule["ToPort"] == 22
+    for r in rule["IpRanges"]:
+        net = ipaddress.ip_network(r["CidrIp"])
+        assert net.prefixlen >= 16, f"SSH open to {net}: too wide"  # never 0.0.0.0/0

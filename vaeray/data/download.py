@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from ..errors import DataMissingError
+from ..storage import file_mode
 
 _CHUNK = 1 << 20
 
@@ -44,6 +45,7 @@ def _temp_beside(dest: Path) -> Path:
     # Same directory as dest so that os.replace is an atomic rename on one filesystem.
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    os.fchmod(fd, file_mode())  # caches get the user's umask, not mkstemp's 0600
     os.close(fd)
     return Path(name)
 

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import json
 import math
-import pickle
 import zipfile
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -69,36 +69,27 @@ def _bad_file(path: Path, problem: str) -> DataMissingError:
 
 
 def _read_metadata(path: Path) -> tuple[tuple[int, ...], tuple[np.ndarray, ...], np.ndarray]:
-    """Factor sizes and values (colour dropped) plus ``latents_classes``, after structural checks."""
+    """Factor sizes and values (colour dropped) plus ``latents_classes``, after structural checks.
+
+    Read without unpickling anything: the file's ``metadata`` entry is a pickled Python 2 dict, and a pickle
+    in a file a user hands in can run code. The sizes follow from ``latents_classes`` (a plain int64 array),
+    the values are the published grid (:func:`canonical_factor_values`), so the metadata is not needed.
+    """
     try:
-        with np.load(path, allow_pickle=True, encoding="latin1") as z:
-            missing = {"imgs", "latents_classes", "metadata"} - set(z.files)
+        with np.load(path, allow_pickle=False) as z:
+            missing = {"imgs", "latents_classes"} - set(z.files)
             if missing:
                 raise _bad_file(path, f"missing arrays {sorted(missing)}")
-            meta = z["metadata"][()]
             classes = z["latents_classes"]
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, pickle.UnpicklingError) as exc:
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise _bad_file(path, f"unreadable: {' '.join(str(exc).split())}") from None
-    if not isinstance(meta, dict):
-        raise _bad_file(path, "metadata is not a dict")
-    meta = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in meta.items()}
-    try:
-        sizes = tuple(int(s) for s in meta["latents_sizes"])
-        names = tuple(n.decode("latin1") if isinstance(n, bytes) else str(n) for n in meta["latents_names"])
-    except (KeyError, TypeError, ValueError):
-        raise _bad_file(path, "metadata lacks latents_sizes/latents_names") from None
-    if names != ("color", *FACTOR_NAMES) or len(sizes) != 6 or sizes[0] != 1:
-        raise _bad_file(path, f"latents {names} with sizes {sizes}, expected color (1 value), {FACTOR_NAMES}")
-    sizes = sizes[1:]
-    possible = meta.get("latents_possible_values") or {}
-    possible = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in possible.items()}
-    canonical = canonical_factor_values(sizes)
-    values = tuple(
-        np.asarray(possible.get(name, default), dtype=np.float64).ravel()
-        for name, default in zip(FACTOR_NAMES, canonical)
-    )
-    if tuple(v.size for v in values) != sizes:
-        raise _bad_file(path, "latents_possible_values do not match latents_sizes")
+    if classes.ndim != 2 or classes.shape[1] != 6 or not np.issubdtype(classes.dtype, np.integer) or classes.min() < 0:
+        raise _bad_file(path, f"latents_classes has shape {classes.shape} and dtype {classes.dtype}, expected (N, 6) integers")
+    all_sizes = tuple(int(m) + 1 for m in classes.max(axis=0))
+    if all_sizes[0] != 1:
+        raise _bad_file(path, f"latents {all_sizes}: expected color (1 value), {FACTOR_NAMES}")
+    sizes = all_sizes[1:]
+    values = tuple(np.asarray(v, dtype=np.float64).ravel() for v in canonical_factor_values(sizes))
     n = math.prod(sizes)
     if classes.shape != (n, 6):
         raise _bad_file(path, f"latents_classes has shape {classes.shape}, expected ({n}, 6)")
@@ -192,7 +183,7 @@ class DSprites(GroundTruthDataset):
         data_dir: str | None = None,
         split: str = "train",
         device: str = "cpu",
-        source: str = "auto",
+        source: Literal["auto", "official", "procedural"] = "auto",
         download: bool = False,
     ):
         if split not in self.splits:

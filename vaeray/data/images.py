@@ -23,6 +23,7 @@ import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import torch
@@ -30,6 +31,7 @@ from PIL import Image
 
 from ..errors import ConfigError, DataMissingError
 from ..registry import DATASETS
+from ..schema import Range
 from .base import Dataset, resolve_data_dir
 from .download import atomic_array, open_shared, shared_tensor
 
@@ -132,7 +134,7 @@ class CelebA(CachedImages):
         split: str = "train",
         device: str = "cpu",
         folder: str | None = None,
-        size: int = 64,
+        size: Annotated[int, Range(ge=8, le=512)] = 64,
     ):
         _check_size(size)
         root = resolve_data_dir(data_dir) / "celeba"
@@ -212,8 +214,8 @@ class Chairs(CachedImages):
         split: str = "train",
         device: str = "cpu",
         folder: str | None = None,
-        crop: float = 2 / 3,
-        size: int = 64,
+        crop: Annotated[float, Range(gt=0, le=1)] = 2 / 3,
+        size: Annotated[int, Range(ge=8, le=512)] = 64,
     ):
         _check_size(size)
         if split not in self.splits:

@@ -18,11 +18,13 @@ import os
 import shutil
 import urllib.error
 from pathlib import Path
+from typing import Annotated, Literal
 
 import torch
 
 from ..errors import ConfigError, DataMissingError
 from ..registry import DATASETS
+from ..schema import Range
 from .base import TensorDataset, resolve_data_dir
 from .download import file_digest
 
@@ -86,13 +88,18 @@ class _MNISTFamily(TensorDataset):
     tv_name: str = ""
     splits = ("train", "test")
 
+    @staticmethod
+    def shape_for(size: int = 32, **_: object) -> tuple[int, ...]:
+        """The observation shape these settings give, without loading anything (for the dry run)."""
+        return (1, size, size)
+
     def __init__(
         self,
         data_dir: str | None = None,
         split: str = "train",
         device: str = "cpu",
-        size: int = 32,
-        binarize: str = "none",
+        size: Annotated[int, Range(ge=8, le=256)] = 32,
+        binarize: Literal["none", "dynamic", "threshold"] = "none",
         download: bool = False,
     ):
         import torchvision.datasets  # deferred: torchvision is slow to import and only these loaders need it

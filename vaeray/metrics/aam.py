@@ -18,7 +18,7 @@ import numpy as np
 
 from ..data.base import GroundTruthDataset
 from ..registry import METRICS
-from .common import Count, Represent, seeded
+from .common import Bins, Count, Represent, seeded
 from .disentanglement import discretize, mutual_info_matrix, train_codes
 
 
@@ -39,7 +39,7 @@ def aam(
     *,
     seed: int = 0,
     num_train: Count | None = 10000,
-    num_bins: Count = 20,
+    num_bins: Bins = 20,
     batch_size: Count = 1024,
 ) -> dict[str, float]:
     """Axis Alignment Metric from the histogram MI matrix (module docstring); sampling as :func:`~.mig.mig`.

@@ -26,7 +26,8 @@ Represent = Callable[[torch.Tensor], torch.Tensor]
 LogLikelihood = Callable[[torch.Tensor, int], torch.Tensor]
 
 # Hyperparameter types: config validation checks the ranges before anything runs (vaeray.schema).
-Count = Annotated[int, Range(ge=1)]  # points, votes, bins, trees, samples, batch sizes
+Count = Annotated[int, Range(ge=1, le=10**8)]  # points, votes, trees, samples, batch sizes (bounded: memory)
+Bins = Annotated[int, Range(ge=1, le=10**5)]  # histogram bins per code: beyond this the histograms exhaust memory
 AtLeastTwo = Annotated[int, Range(ge=2)]  # sample sizes that feed a ddof=1 variance
 Positive = Annotated[float, Range(gt=0)]
 NonNegative = Annotated[float, Range(ge=0)]

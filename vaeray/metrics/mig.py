@@ -22,7 +22,7 @@ import numpy as np
 
 from ..data.base import GroundTruthDataset
 from ..registry import METRICS
-from .common import Count, Represent, seeded
+from .common import Bins, Count, Represent, seeded
 from .disentanglement import discrete_entropy, discretize, mutual_info_matrix, require_codes, train_codes
 
 
@@ -49,7 +49,7 @@ def mig(
     *,
     seed: int = 0,
     num_train: Count | None = 10000,
-    num_bins: Count = 20,
+    num_bins: Bins = 20,
     batch_size: Count = 1024,
 ) -> dict[str, float]:
     """Mutual Information Gap, disentanglement_lib's histogram estimator (module docstring).

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..data.base import GroundTruthDataset
 from ..registry import METRICS
-from .common import Count, Represent, seeded
+from .common import Bins, Count, Represent, seeded
 from .disentanglement import discretize, mutual_info_matrix, sample_codes
 
 
@@ -82,7 +82,7 @@ def modularity_explicitness(
     seed: int = 0,
     num_train: Count = 10000,
     num_test: Count = 5000,
-    num_bins: Count = 20,
+    num_bins: Bins = 20,
     batch_size: Count = 1024,
 ) -> dict[str, float]:
     """Modularity (from the training points' histogram MI) and explicitness, as disentanglement_lib.

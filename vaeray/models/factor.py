@@ -31,7 +31,7 @@ from torch.func import functional_call
 
 from ..data.base import Batch
 from ..registry import MODELS
-from ..schema import Range
+from ..schema import Beta, Depth, Range, Width
 from .base import ParamGroup
 from .gaussian import VAE
 
@@ -112,9 +112,9 @@ class FactorVAE(VAE):
         *,
         gamma: Annotated[float, Range(ge=0)] = 6.0,
         lr_disc: Annotated[float, Range(gt=0)] = 5e-5,
-        disc_betas: tuple[float, float] = (0.5, 0.9),
-        disc_hidden: Annotated[int, Range(ge=1)] = 1000,
-        disc_layers: Annotated[int, Range(ge=1)] = 5,
+        disc_betas: tuple[Beta, Beta] = (0.5, 0.9),
+        disc_hidden: Width = 1000,
+        disc_layers: Depth = 5,
         **base: Any,  # VAE's arguments (latent_dim, net, likelihood, ...): part of the schema via the MRO
     ):
         super().__init__(observation_shape, dataset_size, **base)

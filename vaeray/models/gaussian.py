@@ -18,7 +18,7 @@ from ..data.base import Batch
 from ..nets import MLP, BurgessDecoder, BurgessEncoder
 from ..registry import MODELS
 from ..schedules import warmup
-from ..schema import Range
+from ..schema import Range, Width
 from .base import Model
 from .likelihoods import LikelihoodName, likelihood
 
@@ -62,9 +62,9 @@ class VAE(Model):
         self,
         observation_shape: Sequence[int],
         dataset_size: int | None = None,
-        latent_dim: Annotated[int, Range(ge=1)] = 10,
+        latent_dim: Width = 10,
         net: Literal["burgess", "mlp"] = "burgess",
-        hidden: list[int] = (1200, 1200),  # type: ignore[assignment]
+        hidden: list[Width] = (1200, 1200),  # type: ignore[assignment]
         likelihood: LikelihoodName = "bernoulli",
         obs_scale: Annotated[float, Range(gt=0)] = 0.1,
         reg_anneal: Annotated[int, Range(ge=0)] = 0,

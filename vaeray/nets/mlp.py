@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -23,11 +24,11 @@ class MLP(nn.Module):
         super().__init__()
         self.in_shape = (in_shape,) if isinstance(in_shape, int) else tuple(in_shape)
         self.out_shape = (out_shape,) if isinstance(out_shape, int) else tuple(out_shape)
-        sizes = [int(torch.tensor(self.in_shape).prod()), *hidden]
+        sizes = [math.prod(self.in_shape), *hidden]  # math.prod, not torch: builds on the meta device too
         layers: list[nn.Module] = []
         for a, b in zip(sizes[:-1], sizes[1:]):
             layers += [nn.Linear(a, b), ACTIVATIONS[activation]()]
-        layers.append(nn.Linear(sizes[-1], int(torch.tensor(self.out_shape).prod())))
+        layers.append(nn.Linear(sizes[-1], math.prod(self.out_shape)))
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -3,7 +3,7 @@
 ``vaeray sweep FILE --dry-run`` prints the trial matrix (one row per trial, a column per hyperparameter that
 varies, the ledger's status of each trial) or, for Optuna, the search space; then the resources each trial asks
 for against a :class:`ClusterView`: this machine by default, or the Ray cluster's nodes when the CLI is given
-an address (:func:`vaeray.sweep.ray.runner.cluster_view` reads those; this module never starts Ray). A trial's bundle of
+an address (:func:`vaeray.sweep.ray.local.cluster_view` reads those; this module never starts Ray). A trial's bundle of
 CPUs and GPUs never spans nodes, so fit and concurrency are counted per node. No ``ray`` here.
 """
 
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..config import flatten
+from ..errors import clip
 from .settings import Resources
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def concurrency(resources: Resources, cluster: ClusterView) -> int:
 
 def dry_run_report(spec: SweepSpec, cluster: ClusterView | None = None) -> str:
     """The trial matrix, the resources each trial asks for and whether they fit ``cluster`` (default: this
-    machine; the CLI passes the Ray cluster's view, from :func:`vaeray.sweep.ray.runner.cluster_view`, when it is given
+    machine; the CLI passes the Ray cluster's view, from :func:`vaeray.sweep.ray.local.cluster_view`, when it is given
     an address). Runs nothing."""
     from .results import Ledger, format_table  # pandas: only when a report is asked for
 
@@ -70,7 +71,7 @@ def dry_run_report(spec: SweepSpec, cluster: ClusterView | None = None) -> str:
         done = Ledger(spec.root).load()
     except OSError as e:  # unreachable cloud storage must not stop a dry run on a laptop
         done = {}
-        spec.notes.append(f"cannot read the ledger at {spec.root} ({str(e).splitlines()[0][:160]}); statuses unknown")
+        spec.notes.append(f"cannot read the ledger at {spec.root} ({clip(str(e), 160)}); statuses unknown")
     if spec.search == "optuna":
         rows = [[leaf.path, leaf.describe()] for leaf in spec.space]
         lines.append(f"search space ({len(spec.space)} parameters; Optuna TPE, sampler seed {spec.sampler_seed}):")

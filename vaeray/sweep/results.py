@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ..config import flatten
-from ..storage import delete, filesystem, is_uri, join_uri, list_dir, read_json, write_bytes, write_json
+from ..storage import delete, file_mode, filesystem, is_uri, join_uri, list_dir, read_json, write_bytes, write_json
 from .identity import canonical_json, trial_id
 
 LEDGER = "ledger"
@@ -161,6 +161,7 @@ class SweepStore:
         else:
             os.makedirs(self.root, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=self.root)
+            os.fchmod(fd, file_mode())  # the user's umask, not mkstemp's 0600
             os.close(fd)
             pq.write_table(table, tmp)
             os.replace(tmp, uri)

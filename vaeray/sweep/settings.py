@@ -10,6 +10,7 @@ metric every model must report) is checked later by :func:`vaeray.sweep.spec.par
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -21,6 +22,7 @@ from ..schema import Range, check_dataclass
 from ..storage import resolve_storage
 
 SEARCHES = ("grid", "random", "optuna")
+MAX_RUNGS = 1000
 SCHEDULERS = ("none", "asha", "median")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -39,7 +41,7 @@ class SchedulerSpec:
 
     name: Literal["none", "asha", "median"] = "none"
     grace_period: Annotated[int, Range(ge=1)] | None = None
-    reduction_factor: Annotated[float, Range(gt=1)] = 3.0
+    reduction_factor: Annotated[float, Range(gt=1, le=1000)] = 3.0
     max_t: Annotated[int, Range(ge=1)] | None = None
     interval: Annotated[int, Range(ge=1)] | None = None
     min_samples_required: Annotated[int, Range(ge=1)] = 3
@@ -50,14 +52,20 @@ class SchedulerSpec:
             return []
         out: list[int] = []
         if self.name == "asha":
+            # Rung k sits at round(grace * rf**k). With rf barely above 1 many k round to the same step, so
+            # jump straight to the first k past the last rung: the loop runs once per rung, never per k.
             k = 0
             while (m := int(round(self.grace_period * self.reduction_factor**k))) < self.max_t:
                 if not out or m > out[-1]:
                     out.append(m)
-                k += 1
+                    if len(out) > MAX_RUNGS:
+                        break
+                    k += 1
+                else:
+                    k = max(k + 1, math.ceil(math.log((out[-1] + 0.5) / self.grace_period) / math.log(self.reduction_factor)))
         else:
             m, step = self.grace_period, self.interval or self.grace_period
-            while m < self.max_t:
+            while m < self.max_t and len(out) <= MAX_RUNGS:
                 out.append(m)
                 m += step
         return out
@@ -80,7 +88,14 @@ class SchedulerSpec:
         grace = self.grace_period or max(1, max_t // 10)
         if grace >= max_t:
             raise ConfigError(f"grace_period {grace} must be below max_t {max_t} (else nothing is ever stopped)", "sweep.scheduler.grace_period")
-        return replace(self, max_t=max_t, grace_period=grace)
+        out = replace(self, max_t=max_t, grace_period=grace)
+        if len(out.milestones()) > MAX_RUNGS:
+            what = "reduction_factor" if self.name == "asha" else "interval"
+            raise ConfigError(
+                f"gives more than {MAX_RUNGS} rungs below max_t {max_t}: every rung is a synchronisation point "
+                f"of all seeds; use a larger {what}", f"sweep.scheduler.{what}",
+            )  # fmt: skip
+        return out
 
 
 SCHEDULER_KEYS = {
@@ -117,7 +132,33 @@ class WandbSpec:
         if mode == "online" and not os.environ.get("WANDB_API_KEY") and not wandb_logged_in():
             notes.append("W&B: no WANDB_API_KEY and no `wandb login`; logging offline (upload later with `wandb sync`)")
             mode = "offline"
+        if mode == "online" and not wandb_reachable():
+            host = wandb_host()
+            notes.append(f"W&B: {host} is unreachable; logging offline (upload later with `wandb sync`)")
+            mode = "offline"
         return mode
+
+
+def wandb_host() -> str:
+    from urllib.parse import urlparse
+
+    url = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
+    return urlparse(url).netloc or url
+
+
+def wandb_reachable(timeout: float = 3.0) -> bool:
+    """Whether the W&B server answers a TCP connection within ``timeout`` s (online mode without a network
+    would otherwise make every logging actor retry, and the sweep wait on it at the end)."""
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai"))
+    port = url.port or (80 if url.scheme == "http" else 443)
+    try:
+        socket.create_connection((url.hostname or "api.wandb.ai", port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
 
 
 def wandb_logged_in() -> bool:
@@ -137,14 +178,14 @@ class SweepSettings:
     name: str | None = None
     search: Literal["grid", "random", "optuna"] = "grid"
     seed: Annotated[int, Range(ge=0)] = 0
-    num_samples: Annotated[int, Range(ge=1)] = 1
+    num_samples: Annotated[int, Range(ge=1, le=100_000)] = 1
     seeds: list[int] = field(default_factory=lambda: [0])
     metric: str = "loss"
     mode: Literal["min", "max"] = "min"
     scheduler: Any = "none"
     resources: Any = None
     max_concurrent: Annotated[int, Range(ge=1)] | None = None
-    max_failures: Annotated[int, Range(ge=0)] = 2
+    max_failures: Annotated[int, Range(ge=0, le=100)] = 2
     storage: str = "~/vaeray_results"  # a fixed place: re-running from another directory finds the ledger
     wandb: Any = None
     imports: list[str] = field(default_factory=list)
@@ -184,8 +225,8 @@ def _check_seeds(raw: Any, source: str) -> tuple[int, ...]:
     for i, s in enumerate(raw):
         if isinstance(s, bool) or not isinstance(s, int):
             raise ConfigError(f"seeds must be integers, got {s!r}", f"sweep.seeds[{i}]", source)
-        if s < 0:
-            raise ConfigError(f"seeds must be >= 0, got {s}", f"sweep.seeds[{i}]", source)
+        if not 0 <= s < 2**63:
+            raise ConfigError(f"seeds must be in [0, 2**63), got {s}", f"sweep.seeds[{i}]", source)
         if s in seeds:
             raise ConfigError(f"seed {s} is listed twice", f"sweep.seeds[{i}]", source)
         seeds.append(s)

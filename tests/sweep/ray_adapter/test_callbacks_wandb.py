@@ -56,5 +56,15 @@ def test_wandb_off_adds_no_callback_and_auto_mode_is_offline_without_a_key(make_
 @pytest.mark.parametrize("mode", ["offline", "online"])
 def test_mode_with_a_key(make_sweep, monkeypatch, mode):
     monkeypatch.setenv("WANDB_API_KEY", SECRET)
+    monkeypatch.setattr(settings, "wandb_reachable", lambda: True)  # (the test machine has no network)
     cb = wandb_callback(sw.load(make_sweep(mode, sweep={"wandb": {"mode": mode}})), [])
     assert cb.kwargs["mode"] == mode and cb.api_key is None  # the key stays in the environment only
+
+
+def test_online_without_a_network_says_so_and_logs_offline(make_sweep, monkeypatch):
+    monkeypatch.setenv("WANDB_API_KEY", SECRET)
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:1")  # nobody listens on port 1
+    notes: list[str] = []
+    cb = wandb_callback(sw.load(make_sweep("unreachable", sweep={"wandb": {"mode": "online"}})), notes)
+    assert cb.kwargs["mode"] == "offline"
+    assert notes == ["W&B: 127.0.0.1:1 is unreachable; logging offline (upload later with `wandb sync`)"]

@@ -14,6 +14,7 @@ import pytest
 
 from vaeray.sweep import spec as sw
 from vaeray.sweep.ray import runner as vt
+from vaeray.sweep.ray.local import cluster_view
 from vaeray.sweep.dryrun import dry_run_report
 
 
@@ -35,7 +36,7 @@ def test_gpu_packing_node_spread_and_surviving_a_lost_node(ray_cluster, make_swe
     cpu_node = ray_cluster.add_node(num_cpus=1)
     ray_cluster.wait_for_nodes()
     ray.init(address=ray_cluster.address, log_to_driver=False)
-    view = vt.cluster_view(ray_cluster.address)  # what `--dry-run --address` compares trials with
+    view = cluster_view(ray_cluster.address)  # what `--dry-run --address` compares trials with
     assert sorted(view.nodes) == [(0.0, 0.0), (1.0, 0.0), (1.0, 2.0)]
 
     # 1. gpu: 0.5 packs four trials onto the two GPUs of one node, two per GPU, all at once

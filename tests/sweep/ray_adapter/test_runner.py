@@ -16,7 +16,8 @@ import yaml
 
 from vaeray.sweep import spec as sw
 from vaeray.sweep.ray import runner as vt
-from vaeray.sweep.ray.scheduler import RUNGS_FILE
+from vaeray.errors import TrialsFailed
+from vaeray.sweep.ray.scheduler import rungs_uri
 from vaeray.sweep.results import Ledger, SweepStore
 
 
@@ -86,7 +87,7 @@ def test_grouped_asha_stops_bad_configurations_with_all_their_seeds(ray_local, m
             assert group["step"].nunique() == 1 and group["step"].iloc[0] < 60  # judged and stopped together
     assert set(by_lr[1e-6]["status"]) == {"stopped"} and set(by_lr[1e-7]["status"]) == {"stopped"}
     assert "completed" in set(by_lr[3e-2]["status"]) | set(by_lr[1e-2]["status"])
-    book = json.loads((Path(spec.root) / "experiments" / "exp-001" / RUNGS_FILE).read_text())
+    book = json.loads(Path(rungs_uri(str(Path(spec.root) / "experiments"), "exp-001")).read_text())
     stopped_cells = set(df[df["status"] == "stopped"]["config_hash"])
     assert set(book["stopped"]) == stopped_cells
 
@@ -100,7 +101,9 @@ def test_a_diverging_trial_errors_with_one_line_and_the_sweep_goes_on(ray_local,
         ]},
         sweep={"seeds": [0], "max_failures": 1},
     ))
-    summary = vt.run_sweep(spec, verbose=0)
+    with pytest.raises(TrialsFailed) as failed:  # exit code 6 from the CLI, after every result is written
+        vt.run_sweep(spec, verbose=0)
+    summary = failed.value.summary
     df = parquet(spec).set_index("model.nan_after", drop=False)
     ok = df[df["model.nan_after"].isna()].iloc[0]
     bad = df[df["model.nan_after"] == 12].iloc[0]
@@ -109,11 +112,19 @@ def test_a_diverging_trial_errors_with_one_line_and_the_sweep_goes_on(ray_local,
     assert bad["error"].startswith("the ") and " diverged at step 1" in bad["error"], bad["error"]
     assert "\n" not in bad["error"] and "Traceback" not in bad["error"] and "ray::" not in bad["error"]
     assert f"error: {bad['trial_id']}: {bad['error']}" in summary
-    # an errored trial is a finished one: running the file again changes nothing ...
-    assert "nothing to run" in vt.run_sweep(spec, verbose=0)
+    assert failed.value.failures == [(bad["trial_id"], bad["error"])] and failed.value.exit_code == 6
+    # a divergence is deterministic: not retried although max_failures is 1 (one attempt's rows only)
+    trial_dir = Path(spec.root) / "experiments" / "exp-001" / bad["trial_id"]
+    rows = [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines()]
+    assert len({r.get("resumed_from") for r in rows}) == 1 and not (trial_dir / "error.txt").exists()
+    # an errored trial is a finished one: running the file again changes nothing (and still says it failed) ...
+    with pytest.raises(TrialsFailed) as again:
+        vt.run_sweep(spec, verbose=0)
+    assert "nothing to run" in again.value.summary
     # ... unless asked to start afresh: the old state is gone and both trials run again in a new exp-001
     before = {e.name: e.read_text() for e in (Path(spec.root) / "ledger").iterdir()}
-    vt.run_sweep(spec, restart=True, verbose=0)
+    with pytest.raises(TrialsFailed):
+        vt.run_sweep(spec, restart=True, verbose=0)
     after = {e.name: e.read_text() for e in (Path(spec.root) / "ledger").iterdir()}
     assert set(after) == set(before) and all(after[k] != before[k] for k in before)
     assert experiments(spec) == ["exp-001"] and len(parquet(spec)) == 2

@@ -20,6 +20,7 @@ from ..identity import trial_id
 from ..spec import SweepSpec
 
 STATUS_FILE = "vaeray_status.json"
+ERROR_KEY = "vaeray_error"  # vaeray.sweep.ray.trainable.ERROR_KEY (kept here too: no import cycle)
 UPLOAD_TIMEOUT_S = 60  # W&B: don't wait the default 30 min for runs that never finished
 # Keys Tune adds to every result that say nothing about the model (time_total_s is kept: it is the cost)
 TUNE_BOOKKEEPING = frozenset(
@@ -104,7 +105,7 @@ class LedgerCallback(tune.Callback):
         self._prime(trials)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: TuneTrial, **info: Any) -> None:
-        entry = self._entry(trial, None)
+        entry = self._entry(trial, (trial.last_result or {}).get(ERROR_KEY))
         ledger = results.Ledger(self._root)
         old = ledger.get(entry["trial_id"])
         replay = isinstance(old, dict) and old.get("tune_trial_id") == trial.trial_id and old.get("status") != "error"
@@ -149,6 +150,9 @@ class ProgressCallback(tune.Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: TuneTrial, **info: Any) -> None:
         last = trial.last_result or {}
+        if last.get(ERROR_KEY):
+            say(f"error  {self._name(trial)}: {last[ERROR_KEY]} (not retried: it would fail the same way)")
+            return
         value = last.get(self._spec.metric)
         shown = f"{value:.4g}" if isinstance(value, (int, float)) else "-"
         say(f"end    {self._name(trial)} at step {last.get('step', '?')}: {self._spec.metric} {shown}")
@@ -209,12 +213,37 @@ def wandb_callback(spec: SweepSpec, notes: list[str]):
     mode = spec.wandb.effective_mode(notes)
     if mode == "off":
         return None
-    from ray.air.integrations.wandb import WandbLoggerCallback
+    import ray
+    from ray.air.integrations.wandb import WANDB_ENV_VAR, WandbLoggerCallback, _WandbLoggingActor
+
+    class KeyedLoggingActor(_WandbLoggingActor):
+        """Takes the W&B key as a constructor argument. Ray's own callback puts it in the actor's
+        ``runtime_env`` env_vars, which Ray writes into its session logs (runtime-env and agent logs) in
+        clear text; an argument travels in the task only."""
+
+        def __init__(self, *args: Any, vaeray_key: str | None = None, **kwargs: Any):
+            if vaeray_key:
+                os.environ[WANDB_ENV_VAR] = vaeray_key
+            super().__init__(*args, **kwargs)
 
     class GroupedWandb(WandbLoggerCallback):
+        _logger_actor_cls = KeyedLoggingActor
+
         def __init__(self, sweep: SweepSpec, **kwargs: Any):
             super().__init__(**kwargs)
             self._sweep = sweep
+
+        def _start_logging_actor(self, trial: TuneTrial, exclude_results: list, **wandb_init_kwargs: Any) -> None:
+            if trial in self._trial_logging_futures:
+                return
+            if not self._remote_logger_class:  # as Ray does it, minus the key in runtime_env
+                from ray.air.integrations.wandb import _force_on_current_node
+
+                self._remote_logger_class = ray.remote(
+                    num_cpus=0, **_force_on_current_node(), max_restarts=-1, max_task_retries=-1
+                )(self._logger_actor_cls)
+            key = os.environ.get(WANDB_ENV_VAR)
+            super()._start_logging_actor(trial, exclude_results, **wandb_init_kwargs, **({"vaeray_key": key} if key else {}))
 
         def setup(self, *args: Any, **kwargs: Any) -> None:
             if self.kwargs.get("mode") == "offline":

@@ -1,4 +1,6 @@
-"""How a sweep starts a local Ray: only what a local sweep needs, with trial workers at normal priority.
+"""Starting and reaching Ray: a local Ray with only what a local sweep needs (trial workers at normal
+priority, bound to the loopback interface), a cluster's address checked before ``ray.init`` waits on it, and
+a cluster's per-node resources for the dry run.
 
 Ray starts its worker processes at nice 15 (``worker_niceness``), so on a laptop shared with anything else a
 sweep's trials ran at a third of ``vaeray train``'s speed; vaeray starts them at ``VAERAY_WORKER_NICENESS``
@@ -15,6 +17,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import ray
+
+from ...errors import ConfigError, clip
+from ..dryrun import ClusterView
+
 NICENESS_ENV = "VAERAY_WORKER_NICENESS"
 
 
@@ -24,3 +31,77 @@ def local_init_kwargs() -> dict[str, Any]:
         return {}
     niceness = int(os.environ.get(NICENESS_ENV, "0"))
     return {"_system_config": {"worker_niceness": niceness}}
+
+
+class RayRuntime:
+    """Starts Ray only when a sweep has something to run; shuts down only what it started."""
+
+    def __init__(self, address: str | None):
+        self.address = address or os.environ.get("RAY_ADDRESS")
+        self.started = False
+
+    def ensure(self) -> None:
+        if ray.is_initialized():
+            return
+        if self.address:
+            check_reachable(self.address)
+            try:
+                ray.init(address=self.address, log_to_driver=False)
+            except (ConnectionError, TimeoutError) as e:
+                raise ConfigError(f"cannot connect to the Ray cluster at {self.address}: {_first_line(e)}", "--address") from None
+        else:  # "local" ignores a stale /tmp/ray/ray_current_cluster left by a killed `ray start`
+            # Bound to the loopback interface: a laptop sweep opens no port to the network it is on.
+            ray.init(address="local", include_dashboard=False, log_to_driver=False, _node_ip_address=LOOPBACK,
+                     **local_init_kwargs())
+        self.started = True
+
+    def close(self) -> None:
+        if self.started and ray.is_initialized():
+            ray.shutdown()
+
+
+LOOPBACK = "127.0.0.1"
+CONNECT_TIMEOUT_S = float(os.environ.get("VAERAY_CONNECT_TIMEOUT", "10"))
+
+
+def _first_line(e: BaseException) -> str:
+    return clip(str(e) or type(e).__name__, 300)
+
+
+def check_reachable(address: str, timeout: float | None = None) -> None:
+    """Refuse an ``--address`` nobody answers at, within ``timeout`` seconds (``VAERAY_CONNECT_TIMEOUT``,
+    default 10), instead of letting ``ray.init`` retry for minutes. ``auto`` is left to Ray (it reads the
+    local cluster file and fails at once when there is none)."""
+    import socket
+
+    if address in ("auto", "local"):
+        return
+    rest = address.split("://", 1)[1] if "://" in address else address
+    host, sep, port = rest.rstrip("/").rpartition(":")
+    if not sep:
+        host, port = rest.rstrip("/"), ("10001" if address.startswith("ray://") else "6379")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"'{address}' is not a Ray address (HOST:PORT, ray://HOST:PORT or auto)", "--address")
+    timeout = CONNECT_TIMEOUT_S if timeout is None else timeout
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        why = "timed out" if isinstance(e, TimeoutError) else (e.strerror or type(e).__name__)
+        raise ConfigError(
+            f"cannot reach a Ray cluster at {address} ({why} after at most {timeout:g} s); "
+            "is `ray start --head` running there, and is the port open to this machine?",
+            "--address",
+        ) from None
+
+
+def cluster_view(address: str | None) -> ClusterView:
+    """Per-node CPU/GPU of the Ray cluster at ``address`` (connects, reads, disconnects)."""
+    r = RayRuntime(address)
+    r.ensure()
+    try:
+        nodes = tuple(
+            (float(n["Resources"].get("CPU", 0)), float(n["Resources"].get("GPU", 0))) for n in ray.nodes() if n.get("Alive")
+        )
+    finally:
+        r.close()
+    return ClusterView(f"Ray cluster at {r.address or 'local'}", nodes)

@@ -23,15 +23,14 @@ import ray
 from ray import tune
 
 from ... import storage
-from ...errors import ConfigError, VaerayError
+from ...errors import ConfigError, TrialsFailed, VaerayError, clip
 from ...storage import join_uri
 from .. import plan, results
-from ..dryrun import ClusterView
 from ..spec import SweepSpec
 from . import callbacks, scheduler, trainable
 from .callbacks import STATUS_FILE, LedgerCallback, ProgressCallback, StatusCallback, TrialNames, wandb_callback
-from .local import local_init_kwargs
-from .scheduler import RUNGS_FILE, SeedGroupedScheduler
+from .local import RayRuntime
+from .scheduler import SeedGroupedScheduler, rungs_uri
 from .trainable import wrapped_trainable
 
 
@@ -91,40 +90,6 @@ def legacy_names() -> Iterator[None]:
             delattr(wing, n)
 
 
-class _Ray:
-    """Starts Ray only when a sweep has something to run; shuts down only what it started."""
-
-    def __init__(self, address: str | None):
-        self.address = address or os.environ.get("RAY_ADDRESS")
-        self.started = False
-
-    def ensure(self) -> None:
-        if ray.is_initialized():
-            return
-        if self.address:
-            ray.init(address=self.address, log_to_driver=False)
-        else:  # "local" ignores a stale /tmp/ray/ray_current_cluster left by a killed `ray start`
-            ray.init(address="local", include_dashboard=False, log_to_driver=False, **local_init_kwargs())
-        self.started = True
-
-    def close(self) -> None:
-        if self.started and ray.is_initialized():
-            ray.shutdown()
-
-
-def cluster_view(address: str | None) -> ClusterView:
-    """Per-node CPU/GPU of the Ray cluster at ``address`` (connects, reads, disconnects)."""
-    r = _Ray(address)
-    r.ensure()
-    try:
-        nodes = tuple(
-            (float(n["Resources"].get("CPU", 0)), float(n["Resources"].get("GPU", 0))) for n in ray.nodes() if n.get("Alive")
-        )
-    finally:
-        r.close()
-    return ClusterView(f"Ray cluster at {r.address or 'local'}", nodes)
-
-
 def run_sweep(
     spec: SweepSpec,
     *,
@@ -145,16 +110,18 @@ def run_sweep(
     Raises:
         SweepInterrupted: the experiment stopped early (Ctrl-C, SIGTERM); rerun the same command to resume.
     """
+    if not (address or os.environ.get("RAY_ADDRESS") or ray.is_initialized()):
+        _check_fits_here(spec)
     store = results.SweepStore(spec.root)
     try:
         if restart:
             store.wipe()
         store.save_sweep_file(spec.text())
     except OSError as e:  # unreachable bucket, no credentials, read-only path: before anything starts
-        raise ConfigError(f"cannot write to {spec.root}: {str(e).splitlines()[0][:200]}", "sweep.storage", spec.source) from None
+        raise ConfigError(f"cannot write to {spec.root}: {clip(str(e), 200)}", "sweep.storage", spec.source) from None
     data_dir = str(Path(data_dir).expanduser().resolve()) if data_dir else None
     notes: list[str] = []
-    runtime = _Ray(address)
+    runtime = RayRuntime(address)
     try:
         pending = store.pending()
         if pending:
@@ -168,11 +135,34 @@ def run_sweep(
     lines = [text, *(f"note: {n}" for n in notes)]
     if where:
         lines.append(f"results: {where} ({len(df)} trials)")
-    return "\n".join(lines)
+    summary = "\n".join(lines)
+    failed = df[df["status"] == "error"] if "status" in df else df.iloc[:0]
+    if len(failed):
+        reasons = [(str(r["trial_id"]), " ".join(str(r.get("error") or "no reason recorded").split())) for _, r in failed.iterrows()]
+        raise TrialsFailed(
+            f"{len(failed)} of {len(df)} trial(s) failed; every result is written to {where or spec.root} "
+            "(tracebacks: the trial's error.txt, or Ray's worker logs for failures that are not retried)",
+            summary=summary, failures=reasons,
+        )  # fmt: skip
+    return summary
+
+
+def _check_fits_here(spec: SweepSpec) -> None:
+    """A local sweep whose trial asks for more than this machine has would wait for ever: say so before Ray
+    starts (the dry run's own check; a cluster may autoscale, so only the local case is refused)."""
+    from ..dryrun import local_cluster
+
+    here, r = local_cluster(), spec.resources
+    if not any(cpu >= r.cpu and gpu >= r.gpu for cpu, gpu in here.nodes):
+        raise ConfigError(
+            f"a trial asks for cpu {r.cpu:g}, gpu {r.gpu:g} but this machine has {here.cpu:g} CPU, {here.gpu:g} GPU: "
+            "no trial could ever start (lower sweep.resources, or pass --address of a cluster that has them)",
+            "sweep.resources", spec.source,
+        )  # fmt: skip
 
 
 def _resume(
-    spec: SweepSpec, store: results.SweepStore, pending: Mapping[str, Any], runtime: _Ray, data_dir: str | None,
+    spec: SweepSpec, store: results.SweepStore, pending: Mapping[str, Any], runtime: RayRuntime, data_dir: str | None,
     verbose: int, notes: list[str],
 ) -> None:  # fmt: skip
     """Restore the experiment an interruption left pending, or abandon it (its finished trials are kept)."""
@@ -192,7 +182,7 @@ def _resume(
 
 
 def _launch_missing(
-    spec: SweepSpec, store: results.SweepStore, runtime: _Ray, data_dir: str | None, verbose: int, notes: list[str]
+    spec: SweepSpec, store: results.SweepStore, runtime: RayRuntime, data_dir: str | None, verbose: int, notes: list[str]
 ) -> None:
     """A new experiment for the trials (grid/random) or configurations (Optuna) the ledger lacks."""
     launch = plan.next_launch(spec, store, notes)
@@ -217,7 +207,7 @@ def _new_tuner(
         search_alg, param_space, num_samples = None, {"run": tune.grid_search([t.config for t in launch.trials])}, 1
     scheduler = None
     if spec.scheduler.name != "none":
-        state_uri = join_uri(store.experiment_uri(name), RUNGS_FILE)
+        state_uri = rungs_uri(store.experiments_uri, name)
         scheduler = SeedGroupedScheduler(spec, launch.members() or None, state_uri, verbose)
     callbacks: list = [LedgerCallback(spec, name, expected=launch.count)]
     if verbose:
@@ -334,5 +324,5 @@ class _sigterm_as_sigint:
             signal.signal(signal.SIGTERM, self._old)
 
 
-__all__ = ["SweepInterrupted", "cluster_view", "legacy_names", "run_sweep"]
+__all__ = ["SweepInterrupted", "legacy_names", "run_sweep"]
 

@@ -20,6 +20,16 @@ from .callbacks import say
 log = logging.getLogger(__name__)
 RUNGS_FILE = "vaeray_rungs.json"
 
+
+def rungs_uri(experiments_uri: str, experiment: str) -> str:
+    """``<experiments>/<experiment>.vaeray_rungs.json``: beside the experiment's directory, not inside it.
+
+    Tune's driver keeps a staging copy of the experiment directory and uploads it to storage again and again;
+    after a restore that copy holds the book as it was downloaded, so a book kept inside the directory would
+    be overwritten with its pre-restore state and a second interruption would forget the decisions since.
+    """
+    return f"{experiments_uri.rstrip('/')}/{experiment}.{RUNGS_FILE}"
+
 class SeedGroupedScheduler(FIFOScheduler):
     """A Tune scheduler that applies a :class:`vaeray.sweep.rungs.RungBook` to trials grouped by configuration.
 
@@ -58,7 +68,7 @@ class SeedGroupedScheduler(FIFOScheduler):
 
     def on_trial_result(self, tune_controller, trial: TuneTrial, result: dict) -> str:
         step = result.get("step")
-        if step is None:
+        if step is None or result.get("vaeray_error"):
             return TrialScheduler.CONTINUE
         if self._max_t is not None and step >= self._max_t:
             return TrialScheduler.STOP
@@ -85,35 +95,55 @@ class SeedGroupedScheduler(FIFOScheduler):
         return TrialScheduler.CONTINUE
 
     def _stop_paused(self, tune_controller, cell: str, current: TuneTrial | None) -> None:
+        """Stop the not-running seeds of a stopped configuration: paused ones, and pending ones (a restore
+        turns paused trials into pending trials, and a restored seed of a stopped configuration must not
+        start again)."""
         for t in tune_controller.get_trials():
-            if t is not current and t.status == TuneTrial.PAUSED and self._identity(t)[0] == cell:
+            if t is not current and t.status in (TuneTrial.PAUSED, TuneTrial.PENDING) and self._identity(t)[0] == cell:
                 self._state.waiting.pop(t.trial_id, None)
                 tune_controller.stop_trial(t)
 
     def choose_trial_to_run(self, tune_controller) -> TuneTrial | None:
-        """Paused seeds whose configuration was judged 'continue' first (finish what was started), then
-        pending trials in order, then paused trials this scheduler knows nothing about (after a restore)."""
+        """The next trial to start, checked against the book first.
+
+        Seeds waiting at a rung (paused, or pending after a restore: Ray restores paused trials as pending)
+        start only once their configuration was judged 'continue', and before anything new (finish what was
+        started). A seed of a stopped configuration is stopped, never started. Then pending trials in order,
+        then paused trials this scheduler knows nothing about (after a restore).
+        """
         self._state.load()
         trials = tune_controller.get_trials()
+        stopped = []
         for t in trials:
-            if t.status == TuneTrial.PAUSED and t.trial_id in self._state.waiting:
-                cell = self._identity(t)[0]
-                if cell in self._book.stopped:
-                    self._state.waiting.pop(t.trial_id, None)
-                    tune_controller.stop_trial(t)
-                elif self._book.decided(cell, self._state.waiting[t.trial_id]):
+            if t.status in (TuneTrial.PAUSED, TuneTrial.PENDING) and self._identity(t)[0] in self._book.stopped:
+                stopped.append(t)
+        for t in stopped:
+            self._state.waiting.pop(t.trial_id, None)
+            tune_controller.stop_trial(t)
+        if stopped:
+            self._state.save()
+        for t in trials:
+            if t.status in (TuneTrial.PAUSED, TuneTrial.PENDING) and t.trial_id in self._state.waiting:
+                if self._book.decided(self._identity(t)[0], self._state.waiting[t.trial_id]):
                     return t
         for t in trials:
-            if t.status == TuneTrial.PENDING:
+            if t.status == TuneTrial.PENDING and t.trial_id not in self._state.waiting:
                 return t
         for t in trials:
             if t.status == TuneTrial.PAUSED and t.trial_id not in self._state.waiting:
                 return t
         return None
 
+    def on_trial_complete(self, tune_controller, trial: TuneTrial, result: dict) -> None:
+        if result.get("vaeray_error"):  # ended by a deterministic failure: decide on the other seeds
+            self._forget(tune_controller, trial)
+
     def on_trial_error(self, tune_controller, trial: TuneTrial) -> None:
         if trial.should_recover():  # it will be retried from its checkpoint: still a member
             return
+        self._forget(tune_controller, trial)
+
+    def _forget(self, tune_controller, trial: TuneTrial) -> None:
         self._state.load()
         cell, seed, _ = self._identity(trial)
         self._book.forget(cell, seed)

@@ -25,11 +25,13 @@ from ... import storage
 from ...storage import join_uri
 from .. import results
 from ..identity import canonical_json, trial_id
+from ...errors import DETERMINISTIC
 from ..spec import SweepSpec
 
 log = logging.getLogger(__name__)
 STATE_FILE = "state.pt"
-METRICS_FILE = "metrics.json"  # the report a checkpoint was saved with (replayed if training had ended)
+METRICS_FILE = "metrics.json"
+ERROR_KEY = "vaeray_error"  # a report that ends a trial with a deterministic failure (not retried)  # the report a checkpoint was saved with (replayed if training had ended)
 
 _DATASETS: dict[tuple[str, str, str | None], Any] = {}  # one dataset per worker process, reused across trials
 
@@ -92,7 +94,7 @@ def train_trial(config: dict[str, Any], *, spec: SweepSpec, experiment: str = ""
         return
     device = _device(run)
     _threads()
-    state, reported = _latest_state(spec, experiment, device)
+    state, reported, unseen = _latest_state(spec, experiment, device)
     start = int(state.get("step", 0)) if state is not None else 0
     extra = {
         "trial": trial_id(cell, seed),
@@ -119,10 +121,33 @@ def train_trial(config: dict[str, Any], *, spec: SweepSpec, experiment: str = ""
         # have nothing left to do and report nothing, so report the final result saved with that checkpoint.
         tune.report({**reported, **extra})
         return
-    fit(run, report=report, checkpoint=state, dataset=_dataset(run, device, data_dir), data_dir=data_dir, device=device)
+    if state is not None and reported is not None and (unseen or spec.scheduler.name != "none"):
+        # Deliver the report saved with the checkpoint first, with that checkpoint, before training on:
+        # * the newest checkpoint reached storage but the driver was interrupted before it processed its
+        #   report, so Tune never saw it;
+        # * with early stopping, a seed restored while it waited at a rung (Ray restores paused trials as
+        #   pending and starts them) must be judged at the rung step with the rung's value, as it would have
+        #   been without the interruption: this report makes the scheduler pause it there again, or stop it
+        #   there when its configuration was stopped meanwhile, instead of at its next report.
+        # The book ignores a value it already has, so a replay changes no decision. The row is the one
+        # saved (its own resumed_from): a replay, not a new report of this attempt.
+        row = {**extra, **reported}
+        row.setdefault(spec.metric, math.nan)
+        with tempfile.TemporaryDirectory(prefix="vaeray-ckpt-") as d:
+            ckpt_io.save(state, Path(d) / STATE_FILE)
+            (Path(d) / METRICS_FILE).write_text(json.dumps(row))
+            tune.report(row, checkpoint=tune.Checkpoint.from_directory(d))
+    try:
+        fit(run, report=report, checkpoint=state, dataset=_dataset(run, device, data_dir), data_dir=data_dir, device=device)
+    except DETERMINISTIC as e:
+        # A retry would fail the same way (same config, seed and steps): end the trial with its reason instead
+        # of raising, so Tune does not retry it max_failures times and prints no traceback. The ledger records
+        # it as an error with this one line; the trial's log has the full trace.
+        log.error("trial %s failed: %s", trial_id(cell, seed), e, exc_info=True)
+        tune.report({**extra, spec.metric: math.nan, ERROR_KEY: " ".join(str(e).split())[:500]})
 
 
-def _latest_state(spec: SweepSpec, experiment: str, device: torch.device) -> tuple[dict | None, dict | None]:
+def _latest_state(spec: SweepSpec, experiment: str, device: torch.device) -> tuple[dict | None, dict | None, bool]:
     """The newest readable training state of this trial (and the report saved with it): Tune's checkpoint or
     a newer one in storage.
 
@@ -130,13 +155,15 @@ def _latest_state(spec: SweepSpec, experiment: str, device: torch.device) -> tup
     snapshots leaves newer checkpoints in the trial's directory in storage. Taking the newest readable one
     means a restored trial loses at most ``checkpoint_every`` steps, whatever the snapshot missed.
     """
-    candidates: list[tuple[dict, dict | None]] = []
+    candidates: list[tuple[dict, dict | None, bool]] = []  # (state, its report, newer than what Tune knows)
     checkpoint = tune.get_checkpoint()
+    known = -1
     if checkpoint is not None:
         with checkpoint.as_directory() as d:
             state = ckpt_io.read(str(Path(d) / STATE_FILE), device)
             if state is not None:
-                candidates.append((state, storage.read_json(str(Path(d) / METRICS_FILE))))
+                known = int(state.get("step", 0))
+                candidates.append((state, storage.read_json(str(Path(d) / METRICS_FILE)), False))
     try:
         dirname = Path(tune.get_context().get_trial_dir()).name
     except Exception:
@@ -147,11 +174,12 @@ def _latest_state(spec: SweepSpec, experiment: str, device: torch.device) -> tup
             if name.startswith("checkpoint_"):
                 state = ckpt_io.read(join_uri(trial_uri, name, STATE_FILE), device)
                 if state is not None:
-                    candidates.append((state, storage.read_json(join_uri(trial_uri, name, METRICS_FILE))))
+                    newer = int(state.get("step", 0)) > known
+                    candidates.append((state, storage.read_json(join_uri(trial_uri, name, METRICS_FILE)), newer))
                     break  # the newest readable one
     if not candidates:
-        return None, None
-    return max(candidates, key=lambda c: int(c[0].get("step", 0)))
+        return None, None, False
+    return max(candidates, key=lambda c: (int(c[0].get("step", 0)), not c[2]))
 
 
 def _finished_entry(spec: SweepSpec, tid: str) -> dict[str, Any] | None:
