@@ -122,7 +122,7 @@ def _trial_dirs(root: str) -> dict[str, list[tuple[str, str]]]:
     store = ledger.SweepStore(root)
     out: dict[str, list[tuple[str, str]]] = {}
     for exp in list_dir(store.experiments_uri):
-        if not exp.startswith("exp-"):
+        if not (exp.startswith("exp-") and exp[4:].isdigit()):  # not exp-001.vaeray_rungs.json beside them
             continue
         for name in list_dir(store.experiment_uri(exp)):
             tid = name.split("-", 2)
