@@ -164,3 +164,17 @@ def test_nll_subset_binary_and_determinism(loose_model):
     assert rows.shape[0] == 40 and [len(s) for s in seen] == [16, 16, 8]
     expected = np.sort(np.random.default_rng(4).choice(300, 40, replace=False))
     assert torch.equal(rows, data.observations(torch.as_tensor(expected)))
+
+
+def test_nll_metric_reports_the_elbo_when_asked(exact_model, loose_model):
+    """With q the exact posterior every importance weight is log p(x), so the ELBO equals −NLL exactly; with a
+    looser q it lies below −NLL by about the mean KL(q ‖ posterior), which the closed form gives here."""
+    data = _dataset(exact_model, 40)
+    exact = nll(data, lambda x, k: exact_model.estimate(x, k), k=10, num_examples=None, elbo=True)
+    assert exact["elbo"] == pytest.approx(-exact["nll"], abs=1e-9) and exact["elbo_se"] == pytest.approx(exact["nll_se"])
+    data = _dataset(loose_model, 400)
+    loose = nll(data, lambda x, k: loose_model.estimate(x, k), k=500, num_examples=None, elbo=True)
+    # KL between N(m, 2.25 Σ) and N(m, Σ) per example: ½(2.25 d − d − d ln 2.25), d = D_LATENT (same for every x)
+    gap = 0.5 * (2.25 * D_LATENT - D_LATENT - D_LATENT * math.log(2.25))
+    assert -loose["nll"] - loose["elbo"] == pytest.approx(gap, abs=4 * loose["elbo_se"] + 0.05)
+    assert "elbo" not in nll(data, lambda x, k: loose_model.estimate(x, k), k=5, num_examples=20)

@@ -29,7 +29,7 @@ TINY = [
     "data={name: reporttest_grid}",
     "train.steps=20", "train.batch_size=16", "train.log_every=5", "train.checkpoint_every=10",
     "eval.every=10",
-    "eval.metrics={nll: {k: 4, num_examples: 36, batch_size: 36}, mig: {num_train: 200, batch_size: 200}}",
+    "eval.metrics={nll: {k: 4, num_examples: 36, batch_size: 36, elbo: true}, mig: {num_train: 200, batch_size: 200}}",
     "sweep.seeds=[0, 1]", "sweep.resources={cpu: 1, gpu: 0}", "sweep.imports=[reporttest_plugin]",
 ]  # fmt: skip
 

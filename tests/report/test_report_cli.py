@@ -53,6 +53,7 @@ def test_report_prints_configurations_and_families_and_writes_files(family_sweep
     present = {family_of(m) for m in df["model"]}
     assert len(families) == len(present) and {row.split("|")[3].strip() for row in families} == present
     assert "Ranked by mig (max)" in r.stdout  # the sweep's own metric
+    assert "ELBO" in r.stdout and (df["elbo"] <= -df["nll"] + 1.0).all()  # the likelihood table has both
 
     table = pd.read_csv(out / f"configurations_{family_sweep.name}.csv")
     agg = results.aggregate(df, ["mig"]).set_index("config_hash")

@@ -22,7 +22,7 @@ KEYS = {
     "factor_vae_score": ("factor_vae_score_train", "factor_vae_score_eval", "factor_vae_active_dims"),
     "sap": ("sap",),
     "modularity_explicitness": ("modularity", "explicitness_train", "explicitness_test"),
-    "nll": ("nll", "nll_se", "bits_per_dim", "bits_per_dim_se"),
+    "nll": ("nll", "nll_se", "bits_per_dim", "bits_per_dim_se", "elbo", "elbo_se"),  # elbo: with elbo: true
     "probe": ("probe_chance", "probe_content_accuracy", "probe_style_accuracy")
     + tuple(f"probe_content_accuracy_k{k}" for k in (1, 2, 5, 10)),  # the default group_sizes
     "content_factors": (

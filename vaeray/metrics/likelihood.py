@@ -99,6 +99,7 @@ def nll(
     k: Count = 1000,
     num_examples: Count | None = 1000,
     batch_size: Count = 100,
+    elbo: bool = False,
 ) -> dict[str, float]:
     """Mean negative log-likelihood from the model's importance-sampled ``log_likelihood(x, k)``.
 
@@ -108,6 +109,9 @@ def nll(
             the dataset's); None uses every example. A random subset, because datasets laid out on a
             factor grid (dSprites) would make "the first 1000" a single shape at a single scale.
         batch_size: examples per ``log_likelihood`` call (its memory is about ``batch_size × chunk`` decodes).
+        elbo: also report ``elbo`` and ``elbo_se``, the ELBO (log-likelihood sign, nats) on the same examples:
+            ``log_likelihood(x, 1)`` is one importance weight log p(x, z)/q(z|x), z ~ q(z|x), an unbiased
+            single-sample estimate of each example's ELBO, so its mean over examples estimates the mean ELBO.
 
     Returns:
         ``nll`` (nats per example) and ``nll_se`` (its standard error over examples, ddof=1). For non-binary
@@ -121,16 +125,21 @@ def nll(
         index = torch.arange(n)
     else:
         index = torch.as_tensor(np.sort(np.random.default_rng(seed).choice(n, size=num_examples, replace=False)))
-    values = []
+    values, bounds = [], []
     with torch.no_grad():
         for start in range(0, len(index), batch_size):
             x = dataset.batch(index[start : start + batch_size]).x
             values.append(log_likelihood(x, k).detach().to("cpu", torch.float64).reshape(-1))
+            if elbo:
+                bounds.append(log_likelihood(x, 1).detach().to("cpu", torch.float64).reshape(-1))
     negative = -torch.cat(values).numpy()
     if not np.all(np.isfinite(negative)):
         raise ValueError("log_likelihood returned non-finite values")
     se = float(negative.std(ddof=1) / np.sqrt(len(negative))) if len(negative) > 1 else float("nan")
     out = {"nll": float(negative.mean()), "nll_se": se}
+    if elbo:
+        b = torch.cat(bounds).numpy()
+        out.update(elbo=float(b.mean()), elbo_se=float(b.std(ddof=1) / np.sqrt(len(b))) if len(b) > 1 else float("nan"))
     if not getattr(dataset, "binary", False):
         scale = float(np.prod(dataset.observation_shape)) * math.log(2.0)
         out.update(bits_per_dim=out["nll"] / scale, bits_per_dim_se=se / scale)
