@@ -63,7 +63,7 @@ def test_valid_settings_are_resolved_with_defaults():
             "n_estimators": 100,
             "max_depth": 3,
         },
-        "nll": {"num_examples": None, "k": 1000, "batch_size": 100},
+        "nll": {"num_examples": None, "k": 1000, "batch_size": 100, "elbo": False},
     }
     assert isinstance(resolved["dci"]["learning_rate"], float)
     assert validate_specs(resolved, path="x") == resolved  # idempotent: a saved config re-validates to itself

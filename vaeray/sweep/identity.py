@@ -25,9 +25,44 @@ def digest(obj: Any, length: int = 10) -> str:
     return hashlib.sha1(canonical_json(obj).encode()).hexdigest()[:length]
 
 
+# Settings added after vaeray 0.1, with the default that reproduces 0.1's behaviour. A resolved config carries
+# every default, so without this each new option would rename every configuration and a ledger written by 0.1
+# would no longer recognise its own trials (a finished sweep would rerun, an interrupted one would not resume).
+# A setting at this default is left out of the hash; set to anything else it counts like any other. A new
+# option with a default must be added here (tests/sweep/test_identity.py checks the hash of a 0.1 config).
+LATER_DEFAULTS: dict[tuple[str, ...], Any] = {
+    ("train", "momentum"): 0.0,
+    ("train", "lr_boundaries"): [],
+    ("train", "lr_factors"): [],
+    ("train", "early_stop_every"): None,
+    ("train", "early_stop_patience"): 50,
+    ("train", "early_stop_burn_in"): 0,
+    ("train", "early_stop_min_delta"): 0.0,
+    ("train", "early_stop_examples"): None,
+    ("train", "nan_restarts"): 0,
+    ("train", "channels_last"): False,
+    ("train", "autocast"): "off",
+    ("train", "compile"): "off",
+    ("train", "optimizer_impl"): "auto",
+    ("eval", "metrics", "nll", "elbo"): False,
+}
+
+
+def _without_later_defaults(config: Mapping[str, Any]) -> dict[str, Any]:
+    out = json.loads(canonical_json(config))  # a deep copy in plain JSON types (tuples become lists)
+    for path, default in LATER_DEFAULTS.items():
+        node = out
+        for key in path[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict) and path[-1] in node and node[path[-1]] == default:
+            del node[path[-1]]
+    return out
+
+
 def config_hash(config: Mapping[str, Any]) -> str:
-    """sha1[:10] of a resolved run config *without* its seed: the configuration's identity."""
-    return digest({k: v for k, v in config.items() if k != "seed"})
+    """sha1[:10] of a resolved run config *without* its seed: the configuration's identity (settings added
+    after 0.1 count only when they differ from the default that reproduces 0.1, see ``LATER_DEFAULTS``)."""
+    return digest(_without_later_defaults({k: v for k, v in config.items() if k != "seed"}))
 
 
 def trial_id(cell: str, seed: int) -> str:
