@@ -15,31 +15,19 @@ from __future__ import annotations
 import math
 
 import torch
-from torch.distributions import Beta, Distribution, constraints, register_kl
+from torch.distributions import Beta, constraints, register_kl
 
 from .bessel import log_sphere_area
-from .sphere import HypersphericalUniform, check_ambient, reflect_from_e1, split_concentration, tangent_sample
+from .sphere import DirectionalDistribution, HypersphericalUniform, reflect_from_e1, tangent_sample
 
 
-class PowerSpherical(Distribution):
+class PowerSpherical(DirectionalDistribution):
     """PowerSpherical(μ, κ) on S^{p−1}: ``loc`` (…, p) unit vectors, ``scale`` κ ≥ 0 of the batch shape (…).
 
     A ``(B, 1)`` κ for a ``(B, p)`` loc is accepted as ``(B,)`` (power_spherical#5); batch shape is ``loc.shape[:-1]``.
     """
 
     arg_constraints = {"loc": constraints.real_vector, "scale": constraints.nonnegative}
-    support = constraints.real_vector
-    has_rsample = True
-
-    def __init__(self, loc: torch.Tensor, scale: torch.Tensor, validate_args: bool | None = None):
-        self.loc, self.scale = split_concentration(loc, scale)
-        self.p = check_ambient(loc.shape[-1])
-        super().__init__(self.loc.shape[:-1], self.loc.shape[-1:], validate_args=validate_args)
-
-    def expand(self, batch_shape, _instance=None):
-        batch_shape = torch.Size(batch_shape)
-        return PowerSpherical(self.loc.expand(*batch_shape, self.p), self.scale.expand(batch_shape))
-
     @property
     def alpha(self) -> torch.Tensor:
         return (self.p - 1) / 2 + self.scale

@@ -64,6 +64,24 @@ def tangent_sample(w: torch.Tensor, p: int, radius: torch.Tensor | None = None) 
     return torch.cat([w.unsqueeze(-1), radius.unsqueeze(-1) * v], dim=-1)
 
 
+class DirectionalDistribution(Distribution):
+    """A distribution on S^{p−1} with a mean direction ``loc`` (…, p) and a concentration ``scale`` (…): the
+    shape handling vMF and Power Spherical share (a ``(B, 1)`` κ is read as ``(B,)``; batch shape is
+    ``loc.shape[:-1]``). Subclasses set ``arg_constraints`` and the density."""
+
+    support = constraints.real_vector  # the sphere; torch has no constraint for it
+    has_rsample = True
+
+    def __init__(self, loc: torch.Tensor, scale: torch.Tensor, validate_args: bool | None = None):
+        self.loc, self.scale = split_concentration(loc, scale)
+        self.p = check_ambient(loc.shape[-1])
+        super().__init__(self.loc.shape[:-1], self.loc.shape[-1:], validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        batch_shape = torch.Size(batch_shape)
+        return type(self)(self.loc.expand(*batch_shape, self.p), self.scale.expand(batch_shape))
+
+
 class HypersphericalUniform(Distribution):
     """The uniform distribution on S^{p−1} ⊂ R^p; ``p`` is the ambient dimension (event shape ``(p,)``)."""
 

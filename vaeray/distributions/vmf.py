@@ -32,10 +32,10 @@ import math
 
 import numpy as np
 import torch
-from torch.distributions import Distribution, constraints, register_kl
+from torch.distributions import constraints, register_kl
 
 from .bessel import bessel_ratio, log_sphere_area, log_vmf_normalizer
-from .sphere import HypersphericalUniform, check_ambient, reflect_from_e1, split_concentration, tangent_sample
+from .sphere import DirectionalDistribution, HypersphericalUniform, reflect_from_e1, tangent_sample
 
 GL_NODES = 12  # Gauss–Legendre nodes per sub-interval
 GL_INTERVALS = 40  # sub-intervals of widths d, 2d, 4d, ...: d·2^40 covers π for any d the scales give
@@ -134,7 +134,7 @@ def sample_w(kappa: torch.Tensor, p: int, sample_shape: torch.Size | tuple = ())
     return _ImplicitW.apply(flat, w, a, p).reshape(shape)
 
 
-class VonMisesFisher(Distribution):
+class VonMisesFisher(DirectionalDistribution):
     """vMF(μ, κ) on S^{p−1}: ``loc`` (…, p) unit vectors, ``scale`` κ > 0 of the batch shape (…).
 
     Shape-safe: a ``(B, 1)`` κ for a ``(B, p)`` loc is accepted as ``(B,)``; batch shape is ``loc.shape[:-1]``.
@@ -142,18 +142,6 @@ class VonMisesFisher(Distribution):
     """
 
     arg_constraints = {"loc": constraints.real_vector, "scale": constraints.positive}
-    support = constraints.real_vector
-    has_rsample = True
-
-    def __init__(self, loc: torch.Tensor, scale: torch.Tensor, validate_args: bool | None = None):
-        self.loc, self.scale = split_concentration(loc, scale)
-        self.p = check_ambient(loc.shape[-1])
-        super().__init__(self.loc.shape[:-1], self.loc.shape[-1:], validate_args=validate_args)
-
-    def expand(self, batch_shape, _instance=None):
-        batch_shape = torch.Size(batch_shape)
-        return VonMisesFisher(self.loc.expand(*batch_shape, self.p), self.scale.expand(batch_shape))
-
     def _log_normalizer64(self) -> torch.Tensor:
         return log_vmf_normalizer(self.p, self.scale)
 

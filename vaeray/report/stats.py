@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
-from ..sweep.identity import canonical_json
+from ..sweep.results import varying_columns as ledger_varying_columns
 from .api import FIRST, NOT_METRICS
 
 CONFIDENCE = 0.95
@@ -54,13 +54,9 @@ def metric_columns(df: pd.DataFrame) -> list[str]:
 
 
 def varying_columns(df: pd.DataFrame) -> list[str]:
-    """Hyperparameter columns whose value differs between configurations (within the frame)."""
-    out = []
-    for c in config_columns(df):
-        values = {canonical_json(None if isinstance(v, float) and math.isnan(v) else v) for v in df[c].tolist()}
-        if len(values) > 1:
-            out.append(c)
-    return out
+    """Hyperparameter columns whose value differs between configurations (within the frame): the sweep
+    layer's rule over this frame's config columns."""
+    return ledger_varying_columns(df, config_columns(df))
 
 
 def aggregate(df: pd.DataFrame, metrics: Sequence[str] | None = None, confidence: float = CONFIDENCE) -> pd.DataFrame:

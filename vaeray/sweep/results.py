@@ -204,10 +204,10 @@ def config_columns(df: pd.DataFrame) -> list[str]:
     return [c for c in df.columns if c.split(".", 1)[0] in ("model", "data", "train", "eval")]
 
 
-def varying_columns(df: pd.DataFrame) -> list[str]:
-    """Config columns whose value differs between configurations."""
+def varying_columns(df: pd.DataFrame, columns: Sequence[str] | None = None) -> list[str]:
+    """Config columns (or ``columns``) whose value differs between configurations; NaN counts as missing."""
     out = []
-    for c in config_columns(df):
+    for c in config_columns(df) if columns is None else columns:
         values = {canonical_json(None if isinstance(v, float) and math.isnan(v) else v) for v in df[c].tolist()}
         if len(values) > 1:
             out.append(c)
