@@ -100,3 +100,22 @@ def test_dsprites_groups_share_the_chosen_factors(procedural_dsprites):
     assert batch.factors[:, 2:].view(8, 4, 3).unique(dim=1).shape[1] > 1
     with pytest.raises(ConfigError, match="shared must name dsprites_groups factors"):
         DSpritesGroups(data_dir=root, source="procedural", shared=["colour"])
+
+
+def test_paper_mode_draws_exactly_the_plain_datasets_batches(procedural_dsprites):
+    """The cross-family study trains every family on ``dsprites_groups`` with ``group_size: null`` so that
+    ml_vae can join it: the other models must then see the very batches that plain ``dsprites`` gives them."""
+    from vaeray.data.dsprites import DSprites
+
+    root = str(procedural_dsprites.cache_path.parent.parent)
+    plain = DSprites(data_dir=root, source="procedural")
+    grouped = DSpritesGroups(data_dir=root, source="procedural", shared=["shape"], group_size=None)
+    for seed in (0, 1):
+        a = plain.sample_index(64, torch.Generator().manual_seed(seed))
+        b = grouped.sample_index(64, torch.Generator().manual_seed(seed))
+        assert torch.equal(a, b)
+        x, g = plain.batch(a), grouped.batch(b)
+        assert torch.equal(x.x, g.x) and torch.equal(x.factors, g.factors)
+        assert g.group is not None and x.group is None
+        shape = g.factors[:, 0]  # groups are the shapes present, named by their first member's position
+        assert torch.equal(g.group, torch.stack([(shape == s).nonzero()[0, 0] for s in shape]))

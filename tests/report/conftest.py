@@ -26,7 +26,7 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 import reporttest_plugin  # noqa: E402,F401
 
 TINY = [
-    "data={name: reporttest_grid}",
+    "data={name: reporttest_grid_groups, group_size: null}",
     "train.steps=20", "train.batch_size=16", "train.log_every=5", "train.checkpoint_every=10",
     "eval.every=10",
     "eval.metrics={nll: {k: 4, num_examples: 36, batch_size: 36, elbo: true}, mig: {num_train: 200, batch_size: 200}}",

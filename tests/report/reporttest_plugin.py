@@ -1,7 +1,8 @@
 """A tiny ground-truth dataset for the report tests, imported by the test process and by Ray workers
 (sweep files list it under ``sweep.imports``). 32x32 binary images of a 12x12 square at 6x6 positions: two
 factors (row, column), so MIG and the disentanglement–likelihood figures have something to measure, at the
-smallest size the Burgess conv net of the shipped study accepts."""
+smallest size the Burgess conv net of the shipped study accepts. ``reporttest_grid_groups`` is the same grid
+grouped by row (the study's ``*_groups`` datasets with ``group_size: null``), so ml_vae can join the study."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 import torch
 
 from vaeray.data.base import GroundTruthDataset
+from vaeray.data.groups import FactorGroups
 from vaeray.registry import DATASETS
 
 
@@ -41,3 +43,13 @@ class BlobGrid(GroundTruthDataset):
 
 if "reporttest_grid" not in DATASETS:
     DATASETS.register("reporttest_grid")(BlobGrid)
+
+
+class BlobGridGroups(FactorGroups, BlobGrid):
+    def __init__(self, data_dir=None, split: str = "train", device: str = "cpu", group_size: int | None = None):
+        super().__init__(data_dir, split, device)
+        self.init_factor_groups(["row"], group_size)
+
+
+if "reporttest_grid_groups" not in DATASETS:
+    DATASETS.register("reporttest_grid_groups")(BlobGridGroups)

@@ -37,7 +37,10 @@ def test_load_has_one_row_per_trial_with_every_column(family_sweep):
     assert df["mig"].between(0, 1).all() and (df["nll"] > 0).all() and (df["wall_time_s"] > 0).all()
     assert {"model.beta", "model.gamma", "train.lr", "best_mig", "best_nll"} <= set(df.columns)
     assert (df["best_mig"] >= df["mig"] - 1e-12).all()  # the best over the reports includes the final one
-    assert set(df["dataset"]) == {"reporttest_grid"} and set(df["sweep"]) == {"families_dsprites"}
+    assert set(df["dataset"]) == {"reporttest_grid_groups"} and set(df["sweep"]) == {"families_dsprites"}
+    # every family is in the headline study, ML-VAE included (the grouped data with group_size null)
+    families = {family_of(m) for m in df["model"]}
+    assert len(families) == 5 and "multilevel" in families, families
 
 
 def test_report_prints_configurations_and_families_and_writes_files(family_sweep, tmp_path):
