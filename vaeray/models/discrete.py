@@ -15,7 +15,9 @@ ICML 2018) and DVAE# (Vahdat, Andriyash & Macready, NeurIPS 2018), as the eight 
 **DVAE / DVAE++** (DVAE++ Sec. 4, Eq. 9–10): loss = −log p(x|ζ) + κ(t)·[−H(q(z|x)) + E_q[E(z)] + log Z], averaged over
 the k samples. With one latent level the cross-entropy is exact for the factorial posterior,
 −b1ᵀq1 − b2ᵀq2 − q1ᵀWq2; with several it is −b1ᵀq1 − b2ᵀq2 − ν1ᵀWq2 with ν1 = E[z1|ζ1] = σ(l1 + log r(ζ1|1)/r(ζ1|0))
-(DVAE++ Eq. 10), since the right half's posterior depends on the left half's ζ. log Z is the PCD surrogate.
+(DVAE++ Eq. 10), since the right half's posterior depends on the left half's ζ; for the spike-and-exponential,
+whose ν1 is a step in ζ1, :func:`spike_boundary` adds the gradient term the pathwise derivative misses there
+(docs/discrete.md, "The KL with a hierarchical posterior"). log Z is the PCD surrogate.
 **DVAE#**: log w = log p(x|ζ) + κ(t)·(log p(ζ) − log q(ζ|x)) with p(ζ) the relaxed prior
 (:mod:`vaeray.distributions.relaxed`); k = 1 minimises −log w, k > 1 the IW bound through
 −Σ_k stopgrad(softmax(log w))_k log w_k (Burda et al. 2016, Eq. 14). κ(t) is the KL warm-up, a pure function of
