@@ -4,7 +4,10 @@ Read top to bottom: build data, model and one optimizer per parameter group; res
 loop (draw a batch by index, compute the named loss terms, differentiate each group's loss with respect to its
 own parameters only, step); every ``log_every`` steps report the mean of each term, with a checkpoint every
 ``checkpoint_every`` steps and at the end; evaluate the configured metrics every ``eval.every`` steps and at the
-end. No Ray import: the adapter in :mod:`vaeray.sweep.ray.trainable` passes its own ``report``.
+end. With ``train.early_stop_every`` set, validate a criterion (the ELBO, or a metric such as DVAE#'s
+``dvae_nll``) on the ``valid`` split, keep the best weights (in the checkpoints too: :mod:`.training_state`),
+optionally stop early, and end on the best weights (:mod:`.early_stopping`). No Ray import: the adapter in
+:mod:`vaeray.sweep.ray.trainable` passes its own ``report``.
 
 Determinism: every random draw comes from state that the checkpoint carries (torch's global CPU/CUDA
 generators for reparameterisation noise, a dedicated generator for batch indices, numpy and ``random``), so
