@@ -53,9 +53,12 @@ class TrainConfig:
     checkpoint_every: Annotated[int, Range(ge=1)] = 1000  # and always at the last step
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     deterministic: bool = False  # torch.use_deterministic_algorithms (slower on GPU)
-    # early stopping on the validation ELBO (vaeray/early_stopping.py); off unless early_stop_every is set
+    # early stopping / checkpoint selection on a validation criterion (vaeray/early_stopping.py); off unless
+    # early_stop_every is set. The criterion: "elbo", or {metric: {options}} run on the valid split (the DVAE#
+    # protocol: {dvae_nll: {k: 100}}); patience null = never stop, only keep the best weights
     early_stop_every: Annotated[int, Range(ge=1)] | None = None
-    early_stop_patience: Annotated[int, Range(ge=1)] = 50
+    early_stop_metric: str | dict = "elbo"
+    early_stop_patience: Annotated[int, Range(ge=1)] | None = 50
     early_stop_burn_in: Annotated[int, Range(ge=0)] = 0
     early_stop_min_delta: Annotated[float, Range(ge=0)] = 0.0
     early_stop_examples: Annotated[int, Range(ge=1)] | None = None
@@ -130,6 +133,7 @@ def _validate(config: Mapping[str, Any]) -> dict[str, Any]:
     if list(bounds) != sorted(bounds):
         raise ConfigError("boundaries must be increasing", "train.lr_boundaries")
     check_device(out["train"]["device"], "train.device")
+    check_early_stop(out["train"])
     ev = config.get("eval") or {}
     if not isinstance(ev, Mapping):
         raise ConfigError("expected a mapping", "eval")
@@ -141,6 +145,31 @@ def _validate(config: Mapping[str, Any]) -> dict[str, Any]:
 
     check_model(out)  # would the model build for this data? (shapes only, on the meta device)
     return plain(out)
+
+
+def check_early_stop(train: dict[str, Any]) -> None:
+    """Resolve ``train.early_stop_metric`` in place: ``elbo``, or exactly one metric (a bare name is all its
+    defaults) with its options checked and filled in; the metric must declare whether lower or higher is
+    better. ``early_stop_examples`` belongs to the ELBO (a metric has its own ``num_examples``)."""
+    from .metrics.evaluate import selection_goal, validate_specs
+    from .registry import METRICS
+
+    path, spec = "train.early_stop_metric", train["early_stop_metric"]
+    if spec == "elbo":
+        return
+    if isinstance(spec, str):
+        if spec not in METRICS:
+            raise ConfigError(f"'{spec[:100]}' is neither 'elbo' nor a metric; {did_you_mean(spec[:100], ['elbo', *METRICS])}", path)
+        spec = {spec: None}
+    if len(spec) != 1:
+        raise ConfigError(f"expected 'elbo' or one metric {{name: {{options}}}}, got {len(spec)} entries", path)
+    resolved = validate_specs(spec, path)
+    selection_goal(next(iter(resolved)), f"{path}.{next(iter(resolved))}")
+    if train["early_stop_every"] is None:
+        raise ConfigError("selects only when train.early_stop_every is set", path)
+    if train["early_stop_examples"] is not None:
+        raise ConfigError("applies to the elbo criterion only; give the metric its own num_examples", "train.early_stop_examples")
+    train["early_stop_metric"] = resolved
 
 
 def plain(obj: Any) -> Any:

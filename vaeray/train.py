@@ -4,7 +4,10 @@ Read top to bottom: build data, model and one optimizer per parameter group; res
 loop (draw a batch by index, compute the named loss terms, differentiate each group's loss with respect to its
 own parameters only, step); every ``log_every`` steps report the mean of each term, with a checkpoint every
 ``checkpoint_every`` steps and at the end; evaluate the configured metrics every ``eval.every`` steps and at the
-end. No Ray import: the adapter in :mod:`vaeray.sweep.ray.trainable` passes its own ``report``.
+end. With ``train.early_stop_every`` set, validate a criterion (the ELBO, or a metric such as DVAE#'s
+``dvae_nll``) on the ``valid`` split, keep the best weights (in the checkpoints too: :mod:`.training_state`),
+optionally stop early, and end on the best weights (:mod:`.early_stopping`). No Ray import: the adapter in
+:mod:`vaeray.sweep.ray.trainable` passes its own ``report``.
 
 Determinism: every random draw comes from state that the checkpoint carries (torch's global CPU/CUDA
 generators for reparameterisation noise, a dedicated generator for batch indices, numpy and ``random``), so
@@ -13,7 +16,6 @@ training 2N steps equals training N, stopping, resuming and training N more, par
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 import time
@@ -25,13 +27,14 @@ import torch
 from . import config as config_mod
 from . import perf
 from .data.base import Batch, Dataset
-from .early_stopping import from_config, validation_elbo
-from .errors import CheckpointError, DivergenceError
+from .early_stopping import from_config
+from .errors import DivergenceError
 from .models.base import Model
 from .perf import tune_allocator
 from .rng import rng_state, seed_everything, set_rng_state  # noqa: F401  (part of this module's API)
 from .registry import DATASETS, MODELS
 from .schedules import piecewise
+from .training_state import FIXED_ON_RESUME, load_state, state_dict  # noqa: F401  (part of this module's API)
 
 Report = Callable[[dict[str, float], "dict[str, Any] | None"], None]
 
@@ -135,15 +138,18 @@ def fit(
     amp = perf.configure_model(model, tc, device)  # channels_last, autocast, compile (train: keys)
     optimizers = make_optimizers(model, tc)
     groups = {name: [p for g in opt.param_groups for p in g["params"]] for name, opt in optimizers.items()}
+    stopper = from_config(  # validation split and criterion; its state (best weights) is checkpointed
+        cfg, tc, lambda split: build_dataset(cfg, split, device, data_dir),
+        lambda m, specs, valid: evaluate(m, cfg, data, data_dir, device, data=valid, specs=specs),
+    )
     step = 0
     if checkpoint is not None:
-        step = load_state(checkpoint, model, optimizers, generator, cfg)
+        step = load_state(checkpoint, model, optimizers, generator, cfg, stopper)
     if started is not None:
         started(cfg, step)
     report = report or (lambda metrics, state: None)
-    stopper, valid = from_config(cfg, tc, lambda split: build_dataset(cfg, split, device, data_dir))
     restarts = 0
-    good = state_dict(model, optimizers, step, cfg, generator) if tc.nan_restarts else None
+    good = state_dict(model, optimizers, step, cfg, generator, stopper) if tc.nan_restarts else None
 
     sums: dict[str, torch.Tensor] = {}
     count, t0, bar = 0, time.perf_counter(), _progress(progress, step, tc.steps)
@@ -165,7 +171,7 @@ def fit(
             if good is None or restarts >= tc.nan_restarts:
                 raise error from None
             restarts += 1
-            step, sums, count = _restart(good, restarts, model, optimizers, generator, cfg), {}, 0
+            step, sums, count = _restart(good, restarts, model, optimizers, generator, cfg, stopper), {}, 0
             continue
         _backward(terms, groups, tc.grad_clip, amp, optimizers)
         scale = min(1.0, (step + 1) / tc.lr_warmup_steps) if tc.lr_warmup_steps else 1.0
@@ -184,8 +190,7 @@ def fit(
             bar.update(1)
         stop = False
         if stopper is not None and step % tc.early_stop_every == 0:  # type: ignore[operator]
-            value = validation_elbo(model, valid, step, tc.early_stop_examples, tc.batch_size)
-            stop = stopper.update(value, step, model)
+            stop = stopper.validate(model, step)
         last = step == tc.steps or stop
         if last and stopper is not None:
             stopper.restore(model)  # the final evaluation and checkpoint see the best validated weights
@@ -199,7 +204,7 @@ def fit(
                 if good is None or restarts >= tc.nan_restarts:
                     raise
                 restarts += 1
-                step, sums, count = _restart(good, restarts, model, optimizers, generator, cfg), {}, 0
+                step, sums, count = _restart(good, restarts, model, optimizers, generator, cfg, stopper), {}, 0
                 continue
             elapsed = time.perf_counter() - t0
             metrics.update(step=step, lr=optimizers[next(iter(optimizers))].param_groups[0]["lr"])
@@ -214,7 +219,7 @@ def fit(
                 metrics.update(stopper.metrics(), stopped_early=float(stop))
             if tc.nan_restarts:
                 metrics["nan_restarts"] = restarts
-            state = state_dict(model, optimizers, step, cfg, generator) if do_ckpt else None
+            state = state_dict(model, optimizers, step, cfg, generator, stopper) if do_ckpt else None
             if state is not None and good is not None:
                 good = state  # a snapshot (state_dict copies the optimizer buffers), safe to hold
             report(metrics, state)
@@ -226,11 +231,11 @@ def fit(
     return metrics
 
 
-def _restart(good: Mapping[str, Any], restarts: int, model: Model, optimizers: Mapping, generator, cfg) -> int:
-    """Reload ``good`` (the last checkpoint whose metrics were finite) and return its step, as the product-space
-    S-VAE code's ``-mr`` NaN restarts do. The random state is then reseeded: replaying the same draws from the
-    same state would diverge at the same step again."""
-    step = load_state(good, model, optimizers, generator, cfg)
+def _restart(good: Mapping[str, Any], restarts: int, model: Model, optimizers: Mapping, generator, cfg, stopper=None) -> int:
+    """Reload ``good`` (the last checkpoint whose metrics were finite; its early-stopping state too) and return
+    its step, as the product-space S-VAE code's ``-mr`` NaN restarts do. The random state is then reseeded:
+    replaying the same draws from the same state would diverge at the same step again."""
+    step = load_state(good, model, optimizers, generator, cfg, stopper)
     seed = int(cfg["seed"]) + 1_000_003 * restarts
     torch.manual_seed(seed)
     generator.manual_seed(seed)
@@ -311,17 +316,18 @@ def evaluate(
     data_dir: str | None = None,
     device: Any = None,
     data: Dataset | None = None,
+    specs: Mapping[str, Any] | None = None,
 ) -> dict[str, float]:
-    """Run the config's ``eval.metrics`` on the model, on ``data`` (default: :func:`eval_dataset`)."""
+    """Run the config's ``eval.metrics`` (or ``specs``) on the model, on ``data`` (default: :func:`eval_dataset`)."""
     from .metrics.evaluate import evaluate as run_metrics
 
-    ec = config_mod.eval_config(cfg)
+    specs = config_mod.eval_config(cfg).metrics if specs is None else specs
     data = data if data is not None else eval_dataset(cfg, train_data, data_dir)
     was_training = model.training
     model.eval()
     try:
         return run_metrics(
-            ec.metrics,
+            specs,
             dataset=data,
             represent=model.represent,
             log_likelihood=model.log_likelihood,
@@ -332,58 +338,3 @@ def evaluate(
         )
     finally:
         model.train(was_training)
-
-
-def state_dict(
-    model: Model, optimizers: Mapping[str, torch.optim.Optimizer], step: int, cfg: Mapping, generator
-) -> dict[str, Any]:
-    """The whole training state as one dict of tensors and plain values (loadable with ``weights_only=True``).
-
-    A snapshot, not a view: ``Optimizer.state_dict()`` returns the live moment buffers, which later steps keep
-    updating in place, so they are copied too (a caller that keeps the state in memory, such as a NaN restart
-    or a test, would otherwise hold a state that drifts)."""
-    return {
-        "model": {k: v.detach().clone() for k, v in model.state_dict().items()},
-        "optimizers": {k: copy.deepcopy(o.state_dict()) for k, o in optimizers.items()},
-        "step": step,
-        "config": dict(cfg),
-        "rng": rng_state(generator),
-        "format": 1,
-    }
-
-
-# Settings a resume cannot honour: the RNG state comes from the checkpoint (so a new seed would be recorded but
-# not used) and the optimizer's moments belong to the optimizer that wrote them.
-FIXED_ON_RESUME = (("seed",), ("train", "optimizer"))
-
-
-def load_state(state: Mapping[str, Any], model: Model, optimizers: Mapping, generator, cfg: Mapping) -> int:
-    """Restore a training state; settings changed since (lr, betas, weight decay) apply for real.
-
-    ``Optimizer.load_state_dict`` would bring back the hyperparameters saved in the checkpoint, so a resume
-    with ``--set train.lr=...`` would record a learning rate it does not use; the fresh groups' values are put
-    back after loading. Settings that cannot change (:data:`FIXED_ON_RESUME`) are refused.
-    """
-    old = state.get("config", {}) if isinstance(state, Mapping) else {}
-    if old:
-        if old.get("model") != cfg["model"] or old.get("data") != cfg["data"]:
-            raise CheckpointError("checkpoint was written by a different model/data config; refusing to resume")
-        for keys in FIXED_ON_RESUME:
-            a, b = old, cfg
-            for k in keys:
-                a, b = (a or {}).get(k), (b or {}).get(k)
-            if a is not None and a != b:
-                raise CheckpointError(f"{'.'.join(keys)} cannot change on resume (checkpoint: {a!r}, now: {b!r})")
-    try:
-        model.load_state_dict(state["model"])
-        for name, opt in optimizers.items():
-            fresh = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
-            opt.load_state_dict(state["optimizers"][name])
-            for g, values in zip(opt.param_groups, fresh):
-                g.update(values)
-        set_rng_state(state["rng"], generator)
-        step = int(state["step"])
-    except (KeyError, RuntimeError, ValueError, TypeError) as e:
-        msg = " ".join(str(e).split())[:200]
-        raise CheckpointError(f"checkpoint does not match this run's model/config ({type(e).__name__}: {msg})") from None
-    return step

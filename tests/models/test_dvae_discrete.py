@@ -214,3 +214,41 @@ def test_partition_matches_exact_log_z_for_either_ais_base(base):
     r = m.partition()
     exact = float(m.rbm.exact_log_z().detach())
     assert abs(r.log_z - exact) < 0.05 and abs(r.log_z_upper - exact) < 0.05 and len(r.repeats) == 2
+
+
+def test_validation_nll_selection_is_checkpointed_and_survives_resume():
+    """The DVAE# protocol through fit: every 2 steps the discrete-model NLL of the `valid` split (fresh AIS log Z);
+    each reported value is that of the weights at its step; the run ends on the best-validated weights; stopping
+    at step 4 and resuming ends on the same weights and the same selection as the uninterrupted run."""
+    from tests.conftest import Squares, tiny_config
+    from vaeray.train import build_dataset, evaluate
+
+    class ValidSquares(Squares):
+        splits = ("train", "valid")
+
+    if "test_dvae_valid_squares" not in DATASETS:
+        DATASETS.register("test_dvae_valid_squares")(ValidSquares)
+    spec = {"dvae_nll": {"k": 3, "num_examples": 8, "batch_size": 100}}
+    cfg = tiny_config(data={"name": "test_dvae_valid_squares"}, train={
+        "steps": 8, "log_every": 2, "checkpoint_every": 2, "early_stop_every": 2, "early_stop_patience": None,
+        "early_stop_metric": spec})
+    cfg["model"] = {"name": "dvaepp_exp", "structure": "2-layer-nonlin", **TINY, "ais_temperatures": 20, "ais_particles": 16}
+    rows, states = [], []
+    fit(cfg, report=lambda m, s: (rows.append(m), states.append(s)))
+    values = [r["valid_dvae_nll"] for r in rows]
+    best = min(range(len(values)), key=values.__getitem__)
+    assert [r["step"] for r in rows] == [2, 4, 6, 8] and rows[-1]["valid_best_step"] == 2 * (best + 1)
+    assert rows[-1]["valid_dvae_nll_best"] == values[best] and math.isfinite(rows[-1]["valid_dvae_nll_log_z"])
+    final = states[-1]["model"]
+    assert all(torch.equal(final[k], states[best]["model"][k]) for k in final if k != "rbm.log_z")
+    valid = build_dataset(cfg, "valid")
+    for i in (0, 2):  # each reported value is the metric of that step's weights on the valid split
+        model = build_model(cfg, valid)
+        model.load_state_dict(states[i]["model"])
+        again = evaluate(model, cfg, valid, data=valid, specs=spec)["dvae_nll"]
+        assert again == pytest.approx(values[i], rel=1e-6)
+    resumed = []
+    fit(cfg, checkpoint=states[1], report=lambda m, s: resumed.append(s))
+    a, b = final, resumed[-1]["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed[-1]["early_stopping"]["best_step"] == states[-1]["early_stopping"]["best_step"]

@@ -39,4 +39,24 @@ KEYS = {
 for _name, _keys in KEYS.items():
     METRICS.get(_name).keys = _keys
 
+# The key by which each metric ranks models and whether lower or higher is better: what checkpoint selection
+# (train.early_stop_metric, vaeray/early_stopping.py) compares. A metric missing here cannot select.
+GOALS = {
+    "mig": ("mig", "max"),
+    "aam": ("aam", "max"),
+    "dci": ("dci_disentanglement", "max"),
+    "factor_vae_score": ("factor_vae_score_eval", "max"),
+    "sap": ("sap", "max"),
+    "modularity_explicitness": ("modularity", "max"),
+    "nll": ("nll", "min"),
+    "probe": ("probe_content_accuracy", "max"),
+    "content_factors": ("content_mig", "max"),
+    "equivariance": ("equivariance_error", "min"),
+    "capcorr": ("capcorr", "max"),
+    "sequence_nll": ("sequence_nll", "min"),
+    "dvae_nll": ("dvae_nll", "min"),
+}
+for _name, _goal in GOALS.items():
+    METRICS.get(_name).goal = _goal
+
 __all__ = ["evaluate", "iwae_bound", "log_importance_weights", "log_likelihood", "validate_specs"]

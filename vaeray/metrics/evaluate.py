@@ -47,6 +47,20 @@ def validate_specs(specs: Mapping[str, Any] | None, path: str = "eval.metrics") 
     return out
 
 
+def selection_goal(name: str, path: str) -> tuple[str, str]:
+    """(result key, ``min`` or ``max``) by which metric ``name`` ranks models: its ``goal``, declared in
+    :data:`vaeray.metrics.GOALS`. A metric without one cannot select checkpoints (one-line ConfigError)."""
+    goal = getattr(METRICS.get(name, path), "goal", None)
+    if goal is None:
+        usable = sorted(n for n in METRICS if getattr(METRICS.get(n), "goal", None) is not None)
+        raise ConfigError(
+            f"metric '{name}' declares no direction (lower or higher is better), so it cannot select checkpoints; "
+            f"metrics that can: {', '.join(usable)}",
+            path,
+        )
+    return goal
+
+
 def _dataset_name(dataset: Dataset) -> str:
     return getattr(dataset, "registry_name", None) or type(dataset).__name__
 

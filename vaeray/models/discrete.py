@@ -15,7 +15,9 @@ ICML 2018) and DVAE# (Vahdat, Andriyash & Macready, NeurIPS 2018), as the eight 
 **DVAE / DVAE++** (DVAE++ Sec. 4, Eq. 9–10): loss = −log p(x|ζ) + κ(t)·[−H(q(z|x)) + E_q[E(z)] + log Z], averaged over
 the k samples. With one latent level the cross-entropy is exact for the factorial posterior,
 −b1ᵀq1 − b2ᵀq2 − q1ᵀWq2; with several it is −b1ᵀq1 − b2ᵀq2 − ν1ᵀWq2 with ν1 = E[z1|ζ1] = σ(l1 + log r(ζ1|1)/r(ζ1|0))
-(DVAE++ Eq. 10), since the right half's posterior depends on the left half's ζ. log Z is the PCD surrogate.
+(DVAE++ Eq. 10), since the right half's posterior depends on the left half's ζ; for the spike-and-exponential,
+whose ν1 is a step in ζ1, :func:`spike_boundary` adds the gradient term the pathwise derivative misses there
+(docs/discrete.md, "The KL with a hierarchical posterior"). log Z is the PCD surrogate.
 **DVAE#**: log w = log p(x|ζ) + κ(t)·(log p(ζ) − log q(ζ|x)) with p(ζ) the relaxed prior
 (:mod:`vaeray.distributions.relaxed`); k = 1 minimises −log w, k > 1 the IW bound through
 −Σ_k stopgrad(softmax(log w))_k log w_k (Burda et al. 2016, Eq. 14). κ(t) is the KL warm-up, a pure function of
@@ -42,6 +44,7 @@ from ..distributions.ais import AISResult, ais_log_z
 from ..distributions.boltzmann import RBM, RBMDistribution
 from ..distributions.relaxed import GaussianIntegralRBM, MarginalRelaxedRBM
 from ..distributions.smoothing import (
+    LOG_EPS,
     GaussianMixture,
     OverlappingExponential,
     PowerFunction,
@@ -230,8 +233,15 @@ class DiscreteVAE(Model):
         terms["log_z"] = log_z.detach()
         return terms
 
-    def discrete_kl(self, posts: list[SmoothedBernoulli], zetas: list[torch.Tensor], log_z: torch.Tensor) -> torch.Tensor:
-        """KL(q(z|x) ‖ p(z)) per sample: −H(q) + E_q[E(z)] + log Z (DVAE++ Eq. 9–10; see the module docstring)."""
+    def discrete_kl(
+        self, posts: list[SmoothedBernoulli], zetas: list[torch.Tensor], log_z: torch.Tensor, boundary: bool = True
+    ) -> torch.Tensor:
+        """KL(q(z|x) ‖ p(z)) per sample: −H(q) + E_q[E(z)] + log Z (DVAE++ Eq. 9–10; see the module docstring).
+
+        With several levels and the spike-and-exponential smoother, E[z1|ζ1] is the step function 1{ζ1 > 0},
+        so the pathwise gradient misses the jump at the spike's boundary; ``boundary`` adds the term that
+        restores it (:func:`spike_boundary`; docs/discrete.md). ``boundary=False`` is the estimator without it
+        (biased for the spike; kept so the test can show the bias)."""
         logits = torch.cat([q.logits for q in posts], -1)
         probs = torch.sigmoid(logits)
         n1 = self.rbm.n1
@@ -241,6 +251,8 @@ class DiscreteVAE(Model):
         else:  # E[z1 | ζ1] for the left half, on which the right half's posterior is conditioned
             nu1 = torch.cat([q.z_given_zeta(z) for q, z in zip(posts, zetas)], -1)[..., :n1]
         cross = -(q1 @ self.rbm.b1 + q2 @ self.rbm.b2 + ((nu1 @ self.rbm.w) * q2).sum(-1)) + log_z
+        if boundary and self.levels > 1 and self.smoother is SpikeAndExponential:
+            cross = cross - spike_boundary(q1, nu1, q2 @ self.rbm.w.t())
         entropy = Bernoulli(logits=logits, validate_args=False).entropy().sum(-1)
         return cross - entropy
 
@@ -306,6 +318,23 @@ class DiscreteVAE(Model):
             return self.decode(self.prior().sample((n,))).mean
         z = torch.cat([self.rbm.chains1[:n], self.rbm.chains2[:n]], -1)
         return self.decode(z).mean
+
+
+def spike_boundary(q1: torch.Tensor, z1: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """Zero-valued surrogate whose gradient is the boundary term of ∂/∂θ E_q[z1ᵀ W q2(ζ)] under the spike.
+
+    With the spike-and-exponential, z1_i = 1{ρ_i > 1 − q1_i} jumps from 0 to 1 where ζ1_i leaves the spike
+    (ζ1_i → 0⁺ on one side, = 0 on the other, so everything continuous in ζ is equal on both sides). Moving
+    q1_i moves that boundary, which adds E[g_i(ζ)|ζ1_i = 0]·∂q1_i/∂θ to the gradient, g = W q2(ζ): the integrand
+    z1ᵀ g jumps by g_i there. Given the earlier levels, ζ1_i = 0 exactly when z1_i = 0 (probability 1 − q1_i), so
+    (1 − z1_i)/(1 − q1_i)·g_i(ζ) is an unbiased one-sample estimate of that conditional mean. Returned as
+    S − sg(S) with S = Σ_i q1_i·sg[(1 − z1_i) g_i/(1 − q1_i)]: its value is 0, its gradient the boundary term.
+
+    Args: ``q1`` the left units' probabilities (graph-connected), ``z1`` their samples (1{ζ > 0}), ``g`` = W q2.
+    """
+    q = q1.detach().clamp(LOG_EPS, 1 - LOG_EPS)  # rsample clamps q the same way
+    s = (q1 * ((1 - z1) * g / (1 - q)).detach()).sum(-1)
+    return s - s.detach()
 
 
 class DiscreteLikelihood:

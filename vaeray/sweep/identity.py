@@ -36,6 +36,7 @@ LATER_DEFAULTS: dict[tuple[str, ...], Any] = {
     ("train", "lr_factors"): [],
     ("train", "early_stop_every"): None,
     ("train", "early_stop_patience"): 50,
+    ("train", "early_stop_metric"): "elbo",
     ("train", "early_stop_burn_in"): 0,
     ("train", "early_stop_min_delta"): 0.0,
     ("train", "early_stop_examples"): None,
