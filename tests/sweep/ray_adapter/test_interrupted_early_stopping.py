@@ -26,6 +26,7 @@ from vaeray.sweep.ray.runner import run_sweep
 from vaeray.sweep.ray.scheduler import rungs_uri
 
 from ..conftest import VAERAY
+from ..restore_output import restore_noise
 
 SCHEDULERS = {
     "asha": {"name": "asha", "grace_period": 10, "reduction_factor": 2},
@@ -113,6 +114,7 @@ def test_interrupted_sweep_ends_as_the_uninterrupted_one(make_sweep, ray_local, 
         interrupt_when(path, spec, lambda: ready(spec), sig, address, tmp_path)
         again = subprocess.run([str(VAERAY), "sweep", str(path), "--address", address], capture_output=True, text=True, cwd=tmp_path, timeout=300)
         assert again.returncode == 0, again.stderr[-3000:]
+        assert not restore_noise(again.stderr), (point, restore_noise(again.stderr))  # item 5: a quiet restore
         got = table(spec)
         assert got["trial_id"].is_unique
         pd.testing.assert_frame_equal(got, reference, check_exact=False, rtol=1e-6, obj=f"{scheduler}, interrupted {point}")

@@ -14,6 +14,7 @@ compares both). A cluster started with ``ray start`` keeps its own settings: sta
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -51,13 +52,25 @@ class RayRuntime:
                 raise ConfigError(f"cannot connect to the Ray cluster at {self.address}: {_first_line(e)}", "--address") from None
         else:  # "local" ignores a stale /tmp/ray/ray_current_cluster left by a killed `ray start`
             # Bound to the loopback interface: a laptop sweep opens no port to the network it is on.
-            ray.init(address="local", include_dashboard=False, log_to_driver=False, _node_ip_address=LOOPBACK,
-                     **local_init_kwargs())
+            token_notice = logging.getLogger("ray._private.authentication.authentication_token_setup")
+            token_notice.addFilter(_no_token_notice)
+            try:
+                ray.init(address="local", include_dashboard=False, log_to_driver=False, _node_ip_address=LOOPBACK,
+                         **local_init_kwargs())
+            finally:
+                token_notice.removeFilter(_no_token_notice)
         self.started = True
 
     def close(self) -> None:
         if self.started and ray.is_initialized():
             ray.shutdown()
+
+
+def _no_token_notice(record: logging.LogRecord) -> bool:
+    """Drop Ray's "Token authentication is enabled for this Ray cluster" warning, printed by every local start
+    (and so by every resumed sweep): token authentication is what vaeray wants for a local Ray
+    (docs/reliability.md), not something to warn about. Its opposite, "... is disabled", still shows."""
+    return not record.getMessage().startswith("Token authentication is enabled")
 
 
 LOOPBACK = "127.0.0.1"
