@@ -196,6 +196,7 @@ def test_every_port_beyond_loopback_refuses_a_client_without_the_token(sweep_run
     the node IP) refuse whoever lacks the token, and the token reaches no file (it came from RAY_AUTH_TOKEN)."""
     _, sockets, _, _, probes, token_found = sweep_run
     assert probes, f"no port beyond loopback was probed: {sockets}"
+    print(f"\nports beyond loopback: {probes}")
     assert all(v in ("token", "refused", "closed") for v in probes.values()), probes
     assert list(probes.values()).count("token") >= 3  # workers, raylet, GCS, agent: each accepts the token
     assert not token_found, f"the Ray token was written to {token_found[:5]}"
