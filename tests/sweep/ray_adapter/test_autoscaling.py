@@ -85,6 +85,14 @@ def test_autoscaled_sweep_survives_a_lost_worker(make_sweep, tmp_path):
             capture_output=True, text=True, env=no_token, timeout=120,
         )  # fmt: skip
         assert refused.returncode != 0 and "Authentication token is missing or incorrect" in refused.stderr, refused.stderr[-2000:]
+        # ... and `vaeray sweep --address` without it (or with another cluster's) says so in one line, at once
+        for wrong in ({}, {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}):
+            t = time.time()
+            sweep = subprocess.run([str(VAERAY), "sweep", str(path), "--address", cluster.gcs_address],
+                                   capture_output=True, text=True, env={**no_token, **wrong}, timeout=120)  # fmt: skip
+            assert sweep.returncode == 2 and sweep.stderr.strip().count("\n") == 0, sweep.stderr[-2000:]
+            assert "refused this client's token" in sweep.stderr and time.time() - t < 20
+        assert not (root / "ledger").exists()
 
         env = {**os.environ, **auth, "RAY_USAGE_STATS_ENABLED": "0"}
         env.pop("RAY_ADDRESS", None)
