@@ -68,6 +68,11 @@ def judged_while_paused(spec) -> bool:
     return False
 
 
+def reported(spec) -> bool:
+    exp = Path(spec.root) / "experiments" / "exp-001"
+    return exp.is_dir() and any(f.stat().st_size for f in exp.glob("*/result.json"))
+
+
 def checkpointed(spec) -> bool:
     exp = Path(spec.root) / "experiments" / "exp-001"
     return exp.is_dir() and any(exp.glob("*/checkpoint_*"))
@@ -118,7 +123,11 @@ def test_interrupted_sweep_ends_as_the_uninterrupted_one(make_sweep, ray_local, 
         # SIGKILL the moment a configuration is stopped, before Tune ended its seeds and the ledger had them
         "stopping": (None, "stopping"),
     }
-    if scheduler == "asha":  # (the same write whatever the scheduler)
+    if scheduler == "asha":  # (the same code whatever the scheduler)
+        # SIGKILL as soon as the experiment is launched (pending record written), before any trial reported
+        # (result.json reaches storage late, so no checkpoint either)
+        early = lambda s: (Path(s.root) / "pending.json").exists() and not reported(s) and not checkpointed(s)  # noqa: E731
+        points = {"before": (early, signal.SIGKILL), **points}
         # SIGKILL halfway through writing results.parquet, after every trial ended
         points["final-write"] = (None, "final-write")
     for point, (ready, sig) in points.items():

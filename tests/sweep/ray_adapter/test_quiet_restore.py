@@ -22,6 +22,7 @@ def test_tune_restore_warnings_are_dropped_only_while_tune_runs(caplog):
     with _quiet_tune():
         assert not emitted("ray.tune.analysis.experiment_analysis", fetch, caplog)
         assert not emitted("ray.tune.tune", "Resume experiment with: Tuner.restore(path=...)", caplog)
+        assert not emitted("ray.tune.logger.logger", "Remote file not found: /r/exp-001/a-s1/result.json", caplog)
         assert emitted("ray.tune.analysis.experiment_analysis", other, caplog)  # other warnings still show
     assert emitted("ray.tune.analysis.experiment_analysis", fetch, caplog)  # removed afterwards
 

@@ -291,8 +291,20 @@ def _no_missing_metrics(record: logging.LogRecord) -> bool:
     return not record.getMessage().startswith("Failed to fetch metrics for")
 
 
+def _no_missing_log_file(record: logging.LogRecord) -> bool:
+    """Drop Tune's "Remote file not found: .../result.json" warning. Restoring a trial that has a checkpoint,
+    Tune's logger copies the trial's result files back from storage first; a driver killed before it synced
+    them leaves none (the trial had checkpointed, its reports were still in the driver). Nothing depends on
+    them: the resumed trial writes its reports anew and vaeray's results come from its ledger."""
+    return not record.getMessage().startswith("Remote file not found:")
+
+
 # logger -> filter, installed while Tune runs or restores
-_TUNE_FILTERS = {"ray.tune.tune": _no_restore_hint, "ray.tune.analysis.experiment_analysis": _no_missing_metrics}
+_TUNE_FILTERS = {
+    "ray.tune.tune": _no_restore_hint,
+    "ray.tune.analysis.experiment_analysis": _no_missing_metrics,
+    "ray.tune.logger.logger": _no_missing_log_file,
+}
 
 
 class _quiet_tune:
