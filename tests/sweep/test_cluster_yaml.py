@@ -54,7 +54,7 @@ def test_cluster_shape_cpu_head_spot_gpu_workers_pinned_image():
         assert node["node_config"]["IamInstanceProfile"]["Arn"].startswith("arn:aws:iam::")
     assert CLUSTER["docker"]["image"] == f"rayproject/ray:{ray.__version__}-py311-gpu"  # same Ray as ours
     assert "ray-ml" not in yaml.safe_dump(CLUSTER)
-    assert CLUSTER["file_mounts"] == {"/home/ray/vaeray": "."}
+    assert CLUSTER["file_mounts"] == {"/home/ray/vaeray": ".", "/home/ray/.ray/auth_token": "~/.ray/auth_token"}
     assert any("pip install" in c and "-e /home/ray/vaeray" in c for c in CLUSTER["setup_commands"])
     assert CLUSTER["provider"]["type"] == "aws" and CLUSTER["provider"]["cache_stopped_nodes"] is False
 
@@ -70,3 +70,17 @@ def test_own_security_group_opens_ssh_only_from_one_cidr():
     for r in rule["IpRanges"]:
         net = ipaddress.ip_network(r["CidrIp"])
         assert net.prefixlen >= 16, f"SSH open to {net}: too wide"  # never 0.0.0.0/0
+
+
+def test_token_authentication_on_every_node():
+    """Ray's token authentication (RAY_AUTH_MODE=token, Ray >= 2.5x) on the head and on every worker, with
+    the laptop's token file copied to the path `ray start` reads (~ of the image's `ray` user)."""
+    for key in ("head_start_ray_commands", "worker_start_ray_commands"):
+        start = [c for c in CLUSTER[key] if "ray start" in c]
+        assert len(start) == 1 and "RAY_AUTH_MODE=token ray start" in start[0], key
+    assert CLUSTER["file_mounts"]["/home/ray/.ray/auth_token"] == "~/.ray/auth_token"
+    head = next(c for c in CLUSTER["head_start_ray_commands"] if "ray start" in c)
+    assert "--autoscaling-config=~/ray_bootstrap_config.yaml" in head and "--dashboard-host=127.0.0.1" in head
+    from ray._private.authentication.authentication_token_setup import _get_default_token_path
+
+    assert str(_get_default_token_path()).endswith("/.ray/auth_token")  # where `ray start` looks by default

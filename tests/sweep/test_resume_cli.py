@@ -1,4 +1,5 @@
-"""`vaeray sweep FILE` whose driver is SIGKILLed resumes with the same command; every trial ends exactly once."""
+"""`vaeray sweep FILE` whose driver is SIGKILLed resumes with the same command; every trial ends exactly once,
+and the resumed run prints none of Tune's restore warnings."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from vaeray.sweep import spec as sw
 from vaeray.sweep.results import Ledger, SweepStore
 
 from .conftest import VAERAY
+from .restore_output import restore_noise
 
 
 def checkpointed_unfinished(root: Path, done: set[str]) -> list[str]:
@@ -56,6 +58,7 @@ def test_killed_driver_resumes_with_the_same_command(make_sweep, tmp_path):
 
     again = subprocess.run([str(VAERAY), "sweep", str(path)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
+    assert not restore_noise(again.stderr), restore_noise(again.stderr)  # no Tune warning, no traceback
     assert "resumed interrupted experiment exp-001" in again.stdout
     entries = ledger.load()
     assert sorted(entries) == sorted(t.trial_id for t in spec.trials())

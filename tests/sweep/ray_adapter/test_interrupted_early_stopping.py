@@ -26,6 +26,7 @@ from vaeray.sweep.ray.runner import run_sweep
 from vaeray.sweep.ray.scheduler import rungs_uri
 
 from ..conftest import VAERAY
+from ..restore_output import restore_noise
 
 SCHEDULERS = {
     "asha": {"name": "asha", "grace_period": 10, "reduction_factor": 2},
@@ -41,7 +42,7 @@ def make(make_sweep, name: str, scheduler: dict) -> Path:
         model={"name": "reliabilitytest_vae", "sleep_s": 0.01, "slow_factor": 8},
         train={"steps": 30, "log_every": 5, "checkpoint_every": 10, "lr": {"grid": [1e-2, 1e-3, 1e-5]}},
         sweep={"scheduler": scheduler, "metric": "loss", "mode": "min", "max_concurrent": 2,
-               "imports": ["sweeptest_plugin", "reliability_plugin"]},
+               "imports": ["sweeptest_plugin", "reliability_plugin", "interrupt_plugin"]},
     )  # fmt: skip
 
 
@@ -67,13 +68,22 @@ def judged_while_paused(spec) -> bool:
     return False
 
 
+def reported(spec) -> bool:
+    exp = Path(spec.root) / "experiments" / "exp-001"
+    return exp.is_dir() and any(f.stat().st_size for f in exp.glob("*/result.json"))
+
+
 def checkpointed(spec) -> bool:
     exp = Path(spec.root) / "experiments" / "exp-001"
     return exp.is_dir() and any(exp.glob("*/checkpoint_*"))
 
 
-def interrupt_when(path: Path, spec, ready, sig: int, address: str, tmp_path: Path) -> None:
+def interrupt_when(path: Path, spec, ready, sig: int | str, address: str, tmp_path: Path) -> None:
+    """Interrupt a `vaeray sweep` driver with ``sig`` once ``ready()``; a string ``sig`` is an interruption
+    point of ``interrupt_plugin`` instead, where the driver SIGKILLs itself."""
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    if isinstance(sig, str):
+        env["VAERAY_TEST_KILL_AT"] = sig
     driver = subprocess.Popen(
         [str(VAERAY), "sweep", str(path), "--address", address], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env=env, cwd=tmp_path, start_new_session=True,
@@ -82,6 +92,10 @@ def interrupt_when(path: Path, spec, ready, sig: int, address: str, tmp_path: Pa
         deadline = time.time() + 120
         while time.time() < deadline and driver.poll() is None and not ready():
             time.sleep(0.02)
+        if isinstance(sig, str):
+            driver.wait(timeout=120)
+            assert driver.returncode == -signal.SIGKILL, driver.stderr.read().decode()[-2000:]
+            return
         assert driver.poll() is None, driver.stderr.read().decode()[-2000:]
         driver.send_signal(sig)
         driver.wait(timeout=60)
@@ -106,13 +120,25 @@ def test_interrupted_sweep_ends_as_the_uninterrupted_one(make_sweep, ray_local, 
         "paused": (judged_while_paused, signal.SIGINT),
         # SIGKILL of the driver while trials run (a checkpoint exists, nothing is waiting)
         "running": (lambda s: checkpointed(s) and not rungs(s).get("waiting"), signal.SIGKILL),
+        # SIGKILL the moment a configuration is stopped, before Tune ended its seeds and the ledger had them
+        "stopping": (None, "stopping"),
     }
+    if scheduler == "asha":  # (the same code whatever the scheduler)
+        # SIGKILL as soon as the experiment is launched (pending record written), before any trial reported
+        # (result.json reaches storage late, so no checkpoint either)
+        early = lambda s: (Path(s.root) / "pending.json").exists() and not reported(s) and not checkpointed(s)  # noqa: E731
+        points = {"before": (early, signal.SIGKILL), **points}
+        # SIGKILL halfway through writing results.parquet, after every trial ended
+        points["final-write"] = (None, "final-write")
     for point, (ready, sig) in points.items():
         path = make(make_sweep, f"{point}-{scheduler}", SCHEDULERS[scheduler])
         spec = sw.load(path)
-        interrupt_when(path, spec, lambda: ready(spec), sig, address, tmp_path)
+        interrupt_when(path, spec, lambda: ready is not None and ready(spec), sig, address, tmp_path)
+        if point == "final-write":
+            assert not (Path(spec.root) / "results.parquet").exists() and list(Path(spec.root).glob(".tmp-*.parquet"))
         again = subprocess.run([str(VAERAY), "sweep", str(path), "--address", address], capture_output=True, text=True, cwd=tmp_path, timeout=300)
         assert again.returncode == 0, again.stderr[-3000:]
+        assert not restore_noise(again.stderr), (point, restore_noise(again.stderr))  # item 5: a quiet restore
         got = table(spec)
         assert got["trial_id"].is_unique
         pd.testing.assert_frame_equal(got, reference, check_exact=False, rtol=1e-6, obj=f"{scheduler}, interrupted {point}")

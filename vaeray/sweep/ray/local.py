@@ -14,6 +14,7 @@ compares both). A cluster started with ``ray start`` keeps its own settings: sta
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -45,19 +46,32 @@ class RayRuntime:
             return
         if self.address:
             check_reachable(self.address)
+            check_gcs(self.address)
             try:
                 ray.init(address=self.address, log_to_driver=False)
             except (ConnectionError, TimeoutError) as e:
                 raise ConfigError(f"cannot connect to the Ray cluster at {self.address}: {_first_line(e)}", "--address") from None
         else:  # "local" ignores a stale /tmp/ray/ray_current_cluster left by a killed `ray start`
             # Bound to the loopback interface: a laptop sweep opens no port to the network it is on.
-            ray.init(address="local", include_dashboard=False, log_to_driver=False, _node_ip_address=LOOPBACK,
-                     **local_init_kwargs())
+            token_notice = logging.getLogger("ray._private.authentication.authentication_token_setup")
+            token_notice.addFilter(_no_token_notice)
+            try:
+                ray.init(address="local", include_dashboard=False, log_to_driver=False, _node_ip_address=LOOPBACK,
+                         **local_init_kwargs())
+            finally:
+                token_notice.removeFilter(_no_token_notice)
         self.started = True
 
     def close(self) -> None:
         if self.started and ray.is_initialized():
             ray.shutdown()
+
+
+def _no_token_notice(record: logging.LogRecord) -> bool:
+    """Drop Ray's "Token authentication is enabled for this Ray cluster" warning, printed by every local start
+    (and so by every resumed sweep): token authentication is what vaeray wants for a local Ray
+    (docs/reliability.md), not something to warn about. Its opposite, "... is disabled", still shows."""
+    return not record.getMessage().startswith("Token authentication is enabled")
 
 
 LOOPBACK = "127.0.0.1"
@@ -92,6 +106,70 @@ def check_reachable(address: str, timeout: float | None = None) -> None:
             "is `ray start --head` running there, and is the port open to this machine?",
             "--address",
         ) from None
+
+
+def check_gcs(address: str, timeout: float | None = None) -> None:
+    """Ask the GCS at a ``HOST:PORT`` address for its cluster id once, before ``ray.init`` does.
+
+    ``ray.init`` retries the same request about 20 times a second apart, whatever the error, and Ray's core
+    prints a warning line on stderr at each: a cluster with token authentication that refuses this client's
+    token (none, or another cluster's) took ~23 s and ~20 lines to end in "Failed to connect to Ray cluster",
+    which does not say why; a port where something other than a GCS listens took minutes. One request here
+    (its own warning line silenced) refuses both in one line: at once for the token, after at most
+    ``timeout`` seconds (``VAERAY_CONNECT_TIMEOUT``) otherwise. Other failures are left to ``ray.init``.
+    """
+    import threading
+
+    if address in ("auto", "local") or "://" in address:
+        return
+    from ray._raylet import GcsClient  # Ray's own client (no public API asks a GCS without joining it)
+    from ray.exceptions import AuthenticationError
+
+    outcome: dict[str, BaseException | bool] = {}
+
+    def ask() -> None:
+        try:
+            GcsClient(address=address).cluster_id
+            outcome["ok"] = True
+        except BaseException as e:  # noqa: BLE001  (reported below, or left to ray.init)
+            outcome["error"] = e
+
+    timeout = CONNECT_TIMEOUT_S if timeout is None else timeout
+    with _stderr_silenced():
+        asking = threading.Thread(target=ask, daemon=True)  # a hung request must not hang the sweep
+        asking.start()
+        asking.join(timeout)
+    error = outcome.get("error")
+    if isinstance(error, AuthenticationError):
+        raise ConfigError(
+            f"the Ray cluster at {address} refused this client's token (Ray token authentication): export "
+            "RAY_AUTH_MODE=token and give the cluster's token as RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token",
+            "--address",
+        )  # fmt: skip
+    if not outcome:
+        raise ConfigError(
+            f"no Ray cluster answered at {address} within {timeout:g} s: a port is open there, but it is not a "
+            "Ray GCS (use the head's GCS port, 6379 by default), or the head is overloaded (raise VAERAY_CONNECT_TIMEOUT)",
+            "--address",
+        )  # fmt: skip
+
+
+class _stderr_silenced:
+    """File descriptor 2 to /dev/null for a moment: Ray's C++ core writes its warnings there directly."""
+
+    def __enter__(self):
+        import sys
+
+        sys.stderr.flush()
+        self._saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
 
 
 def cluster_view(address: str | None) -> ClusterView:

@@ -173,7 +173,8 @@ def _resume(
         runtime.ensure()
         notes.append(f"resumed interrupted experiment {name}")
         with legacy_names():
-            tuner = tune.Tuner.restore(path, trainable=wrapped_trainable(spec, name, data_dir), resume_errored=True)
+            with _quiet_tune():
+                tuner = tune.Tuner.restore(path, trainable=wrapped_trainable(spec, name, data_dir), resume_errored=True)
             _fit(tuner, spec, store, name, pending)
         return
     why = "the sweep file changed" if not compatible else "Tune saved no state for it"
@@ -282,6 +283,30 @@ def _no_restore_hint(record: logging.LogRecord) -> bool:
     return "Tuner.restore(" not in record.getMessage()
 
 
+def _no_missing_metrics(record: logging.LogRecord) -> bool:
+    """Drop Tune's "Failed to fetch metrics for N trial(s): FileNotFoundError(... result.json ...)" warning.
+    A restore reads the result files of every trial the snapshot knew, and those that had not reported yet
+    (pending, or started just before the interruption) have none: nothing is wrong, nothing is lost (vaeray's
+    results come from its ledger), but it printed a multi-line warning with Python exception reprs."""
+    return not record.getMessage().startswith("Failed to fetch metrics for")
+
+
+def _no_missing_log_file(record: logging.LogRecord) -> bool:
+    """Drop Tune's "Remote file not found: .../result.json" warning. Restoring a trial that has a checkpoint,
+    Tune's logger copies the trial's result files back from storage first; a driver killed before it synced
+    them leaves none (the trial had checkpointed, its reports were still in the driver). Nothing depends on
+    them: the resumed trial writes its reports anew and vaeray's results come from its ledger."""
+    return not record.getMessage().startswith("Remote file not found:")
+
+
+# logger -> filter, installed while Tune runs or restores
+_TUNE_FILTERS = {
+    "ray.tune.tune": _no_restore_hint,
+    "ray.tune.analysis.experiment_analysis": _no_missing_metrics,
+    "ray.tune.logger.logger": _no_missing_log_file,
+}
+
+
 class _quiet_tune:
     """Environment for a quiet Tune run, restored afterwards.
 
@@ -297,11 +322,13 @@ class _quiet_tune:
         self._old = {k: os.environ.get(k) for k in self.SETTINGS}
         os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
         os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-        logging.getLogger("ray.tune.tune").addFilter(_no_restore_hint)
+        for name, keep in _TUNE_FILTERS.items():
+            logging.getLogger(name).addFilter(keep)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        logging.getLogger("ray.tune.tune").removeFilter(_no_restore_hint)
+        for name, keep in _TUNE_FILTERS.items():
+            logging.getLogger(name).removeFilter(keep)
         for key, value in self._old.items():
             if value is None:
                 os.environ.pop(key, None)

@@ -74,6 +74,13 @@ class SeedGroupedScheduler(FIFOScheduler):
             return TrialScheduler.STOP
         self._state.load()
         cell, seed, steps = self._identity(trial)
+        stopped_at = self._book.stopped.get(cell)
+        if stopped_at is not None and step < stopped_at:
+            # A seed of a configuration stopped at a rung it has not reached yet: after a restore, one whose
+            # progress up to the rung was lost with the driver (no checkpoint at the rung yet, see
+            # _stoppable). Its siblings were stopped at the rung; so is it, when it gets there, with the same
+            # step and metrics as without the interruption.
+            return TrialScheduler.CONTINUE
         value = result.get(self._metric)
         action = self._book.observe(cell, seed, step, value if isinstance(value, (int, float)) else None)
         self._state.waiting.pop(trial.trial_id, None)
@@ -94,12 +101,32 @@ class SeedGroupedScheduler(FIFOScheduler):
         self._state.save()
         return TrialScheduler.CONTINUE
 
+    def _stoppable(self, t: TuneTrial) -> bool:
+        """A seed of a stopped configuration that can be stopped where it is: paused (at the rung), or
+        pending with a result at the rung where its configuration was stopped (a restored paused seed).
+
+        A pending seed without such a result is started instead. After a restore, that is a seed whose last
+        reports Tune's snapshot missed (the driver was killed right after the configuration was stopped):
+        either it had not started in the snapshot (Tune cannot even stop it: "Should not access
+        trial_fs_path without setting trial_dir_name") or its last result there is older than the rung, and
+        stopping it would record it at that older step, or with no result at all. Started, it resumes from its
+        checkpoint in storage and replays the report saved there (:mod:`.trainable`), at which the stopped
+        configuration's STOP ends it with the same step and metrics as without the interruption.
+        """
+        if t.status == TuneTrial.PAUSED:
+            return True
+        if t.status != TuneTrial.PENDING:
+            return False
+        milestone = self._book.stopped.get(self._identity(t)[0])
+        step = (t.last_result or {}).get("step")
+        return milestone is not None and isinstance(step, (int, float)) and step >= milestone
+
     def _stop_paused(self, tune_controller, cell: str, current: TuneTrial | None) -> None:
         """Stop the not-running seeds of a stopped configuration: paused ones, and pending ones (a restore
         turns paused trials into pending trials, and a restored seed of a stopped configuration must not
         start again)."""
         for t in tune_controller.get_trials():
-            if t is not current and t.status in (TuneTrial.PAUSED, TuneTrial.PENDING) and self._identity(t)[0] == cell:
+            if t is not current and self._stoppable(t) and self._identity(t)[0] == cell:
                 self._state.waiting.pop(t.trial_id, None)
                 tune_controller.stop_trial(t)
 
@@ -108,14 +135,15 @@ class SeedGroupedScheduler(FIFOScheduler):
 
         Seeds waiting at a rung (paused, or pending after a restore: Ray restores paused trials as pending)
         start only once their configuration was judged 'continue', and before anything new (finish what was
-        started). A seed of a stopped configuration is stopped, never started. Then pending trials in order,
-        then paused trials this scheduler knows nothing about (after a restore).
+        started). A seed of a stopped configuration is stopped, never started (unless it never started in
+        this experiment: see :meth:`_stoppable`). Then pending trials in order, then paused trials this
+        scheduler knows nothing about (after a restore).
         """
         self._state.load()
         trials = tune_controller.get_trials()
         stopped = []
         for t in trials:
-            if t.status in (TuneTrial.PAUSED, TuneTrial.PENDING) and self._identity(t)[0] in self._book.stopped:
+            if self._stoppable(t) and self._identity(t)[0] in self._book.stopped:
                 stopped.append(t)
         for t in stopped:
             self._state.waiting.pop(t.trial_id, None)
