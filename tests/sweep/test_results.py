@@ -64,10 +64,11 @@ def test_ledger_roundtrip_ignores_junk_and_parquet_is_readable(tmp_path):
     (tmp_path / "sweep" / "ledger" / "other.json").write_text('{"trial_id": "x", "status": "running"}')
     loaded = store.ledger.load()
     assert sorted(loaded) == sorted(e["trial_id"] for e in ENTRIES)
+    (tmp_path / "sweep" / ".tmp-killed.parquet").write_bytes(b"PAR1 half")  # a driver killed mid-write
     uri = store.write_results(results.frame(loaded.values()))
     back = pd.read_parquet(uri)
     assert len(back) == 7 and set(back["status"]) == {"completed", "stopped", "error"}
-    assert not list((tmp_path / "sweep").glob(".tmp-*"))  # atomic writes leave no temporaries
+    assert not list((tmp_path / "sweep").glob(".tmp-*"))  # atomic writes leave none, and clear a killed writer's
 
 
 def test_experiment_names_count_up(tmp_path):

@@ -23,6 +23,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -160,11 +161,19 @@ class SweepStore:
             pq.write_table(table, path, filesystem=fs)
         else:
             os.makedirs(self.root, exist_ok=True)
+            # A driver killed mid-write (the sweep's one writer) leaves its temporary file; nothing reads it,
+            # so the next write clears it rather than letting them pile up beside the results.
+            for stale in Path(self.root).glob(".tmp-*.parquet"):
+                stale.unlink(missing_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=self.root)
             os.fchmod(fd, file_mode())  # the user's umask, not mkstemp's 0600
             os.close(fd)
-            pq.write_table(table, tmp)
-            os.replace(tmp, uri)
+            try:
+                pq.write_table(table, tmp)
+                os.replace(tmp, uri)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
         return uri
 
     def wipe(self) -> None:
