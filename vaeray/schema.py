@@ -52,10 +52,23 @@ Depth = typing.Annotated[int, Range(ge=1, le=64)]
 Beta = typing.Annotated[float, Range(ge=0, lt=1)]  # an Adam beta, as torch.optim checks it
 
 
+def clip(text: str, limit: int) -> str:
+    """``text`` on one line, at most ``limit`` characters: cut after the last space or separator (``,:;/``)
+    that keeps at least half of it, so messages are not cut mid-word (one unbroken token is cut where it must
+    be), and marked with "..."."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 3]
+    cut = max(head.rfind(c) for c in " ,:;/")
+    if cut >= (limit - 3) // 2:
+        head = head[: cut + 1] if head[cut] != " " else head[:cut]
+    return head.rstrip() + "..."
+
+
 def _short(value: Any, limit: int = 60) -> str:
     """``repr(value)`` cut to ``limit`` characters, so a huge value still gives one short line."""
-    text = " ".join(repr(value).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return clip(repr(value), limit)
 
 
 def _type_name(ann: Any) -> str:

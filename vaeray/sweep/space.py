@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, did_you_mean
-from ..schema import check
+from ..schema import check, clip
 from .identity import digest
 
 LEAVES = ("grid", "choice", "uniform", "loguniform", "randint")
@@ -78,8 +78,7 @@ class Leaf:
 
 
 def _short(template: Any) -> str:
-    text = json.dumps(render(template), sort_keys=False)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return clip(json.dumps(render(template), sort_keys=False), 40)
 
 
 def render(template: Any) -> Any:

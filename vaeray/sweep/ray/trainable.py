@@ -22,6 +22,7 @@ from ray import tune
 
 from ... import checkpoint as ckpt_io
 from ... import storage
+from ...schema import clip
 from ...storage import join_uri
 from .. import results
 from ..identity import canonical_json, trial_id
@@ -144,7 +145,7 @@ def train_trial(config: dict[str, Any], *, spec: SweepSpec, experiment: str = ""
         # of raising, so Tune does not retry it max_failures times and prints no traceback. The ledger records
         # it as an error with this one line; the trial's log has the full trace.
         log.error("trial %s failed: %s", trial_id(cell, seed), e, exc_info=True)
-        tune.report({**extra, spec.metric: math.nan, ERROR_KEY: " ".join(str(e).split())[:500]})
+        tune.report({**extra, spec.metric: math.nan, ERROR_KEY: clip(str(e), 500)})
 
 
 def _latest_state(spec: SweepSpec, experiment: str, device: torch.device) -> tuple[dict | None, dict | None, bool]:
