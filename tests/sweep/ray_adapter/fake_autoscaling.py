@@ -72,19 +72,21 @@ class FakeAutoscalingCluster:
 
     def __init__(self, worker_types: dict[str, Any], *, head_resources: dict[str, float] | None = None,
                  env: dict[str, str] | None = None, idle_timeout_minutes: float = 5,
-                 system_config: dict[str, Any] | None = None):  # fmt: skip
+                 system_config: dict[str, Any] | None = None, dashboard: bool = False):  # fmt: skip
         self.worker_types = worker_types
         self.head_resources = head_resources or {}
         self.env = env or {}
         self.idle_timeout_minutes = idle_timeout_minutes
         self.system_config = system_config
+        self.dashboard = dashboard  # the job server (`ray job submit`) lives in the dashboard: ray[default]
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> FakeAutoscalingCluster:
         # short: Ray's socket paths under it must stay below 108 bytes
         self.temp_dir = tempfile.mkdtemp(prefix="vfa", dir="/tmp")
-        gcs, agent_http, agent_grpc, metrics, runtime_env = free_ports(5)
+        gcs, agent_http, agent_grpc, metrics, runtime_env, dash = free_ports(6)
         self.gcs_address = f"127.0.0.1:{gcs}"
+        self.dashboard_address = f"http://127.0.0.1:{dash}" if self.dashboard else None
         config = {
             "cluster_name": "vaeray-fake",
             "max_workers": sum(t.get("max_workers", 1) for t in self.worker_types.values()),
@@ -109,7 +111,8 @@ class FakeAutoscalingCluster:
         cmd = [
             str(RAY), "start", "--head", "--block", f"--autoscaling-config={config_path}",
             f"--temp-dir={self.temp_dir}", f"--port={gcs}",
-            "--include-dashboard=false",
+            *([f"--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}"]
+              if self.dashboard else ["--include-dashboard=false"]),
             f"--dashboard-agent-listen-port={agent_http}",
             f"--dashboard-agent-grpc-port={agent_grpc}", f"--metrics-export-port={metrics}",
             f"--runtime-env-agent-port={runtime_env}", f"--num-cpus={head.get('CPU', 0)}",
@@ -138,9 +141,22 @@ class FakeAutoscalingCluster:
                 raise RuntimeError(f"ray start exited {self.proc.returncode}: {self.start_log()[-3000:]}")
             names = [" ".join(cmdline(p)) for p in self.pids()]
             if any("monitor.py" in n for n in names) and self.raylets() and "--block" in self.start_log() + "Ray runtime started":
-                return
+                if not self.dashboard or self._dashboard_answers():
+                    return
             time.sleep(0.5)
         raise TimeoutError(f"the fake cluster's head did not start within {timeout} s: {self.start_log()[-3000:]}")
+
+    def _dashboard_answers(self) -> bool:
+        import urllib.error
+        import urllib.request
+
+        try:
+            urllib.request.urlopen(f"{self.dashboard_address}/api/version", timeout=2).close()
+            return True
+        except urllib.error.HTTPError:  # it answers (401 without the token): up
+            return True
+        except OSError:
+            return False
 
     def start_log(self) -> str:
         return (Path(self.temp_dir) / "ray_start.log").read_text(errors="replace")

@@ -7,12 +7,15 @@ The cluster is Ray's fake multi-node provider (``fake_autoscaling``): a head wit
 local processes. It runs with Ray's token authentication (a fresh random token), so the test also shows
 that a client without the token is refused. The sweep runs as ``vaeray sweep FILE --address HEAD`` (a
 driver outside the cluster, as ``ray exec cluster.yaml "vaeray sweep ... --address auto"`` runs one on the
-head; ``ray job submit`` needs the dashboard of ``ray[default]``, which the test environment does not have).
+head) and, where ``ray[default]`` is installed (the ``cluster`` extra: the job server lives in Ray's dashboard,
+which the test environment leaves out), as a Ray job: ``ray job submit -- vaeray sweep FILE``, whose driver
+runs on the head and finds the cluster through the ``RAY_ADDRESS`` the job server sets.
 Storage is a local directory, which every fake node shares, as S3 is shared on AWS.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import secrets
@@ -57,8 +60,16 @@ def kill_session(pid: int) -> None:
             pass
 
 
+RAY = Path(sys.executable).parent / "ray"
+HAS_JOB_SERVER = importlib.util.find_spec("aiohttp") is not None and importlib.util.find_spec("opencensus") is not None
+
+
 @pytest.mark.slow
-def test_autoscaled_sweep_survives_a_lost_worker(make_sweep, tmp_path):
+@pytest.mark.parametrize("submit", [
+    "driver",
+    pytest.param("job", marks=pytest.mark.skipif(not HAS_JOB_SERVER, reason="ray job submit needs ray[default] (the cluster extra)")),
+])  # fmt: skip
+def test_autoscaled_sweep_survives_a_lost_worker(make_sweep, tmp_path, submit):
     token = secrets.token_hex(32)
     auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
     path = make_sweep(
@@ -73,7 +84,8 @@ def test_autoscaled_sweep_survives_a_lost_worker(make_sweep, tmp_path):
     assert len(trials) == 2
 
     t0 = time.time()
-    with FakeAutoscalingCluster({"gpu_worker": GPU_WORKER}, env=auth, system_config=FAST_FAILURE_DETECTION) as cluster:
+    with FakeAutoscalingCluster({"gpu_worker": GPU_WORKER}, env=auth, system_config=FAST_FAILURE_DETECTION,
+                                dashboard=submit == "job") as cluster:  # fmt: skip
         assert cluster.worker_nodes() == {}  # the head alone: no worker, no trial resources
 
         # Token authentication: the cluster refuses a client without the token (an explicit address never
@@ -96,9 +108,13 @@ def test_autoscaled_sweep_survives_a_lost_worker(make_sweep, tmp_path):
 
         env = {**os.environ, **auth, "RAY_USAGE_STATS_ENABLED": "0"}
         env.pop("RAY_ADDRESS", None)
+        if submit == "job":  # the job server runs the driver on the head; `submit` follows its logs to the end
+            command = [str(RAY), "job", "submit", "--address", cluster.dashboard_address, "--submission-id",
+                       "vaeray-sweep", "--", str(VAERAY), "sweep", str(path)]  # fmt: skip
+        else:
+            command = [str(VAERAY), "sweep", str(path), "--address", cluster.gcs_address]
         driver = subprocess.Popen(
-            [str(VAERAY), "sweep", str(path), "--address", cluster.gcs_address], stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, env=env, cwd=tmp_path, start_new_session=True,
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path, start_new_session=True,
         )  # fmt: skip
         try:
             # Both trials wait for a GPU; the autoscaler adds gpu_worker nodes; once a trial has a checkpoint
@@ -124,7 +140,12 @@ def test_autoscaled_sweep_survives_a_lost_worker(make_sweep, tmp_path):
             out, err = driver.communicate(timeout=10)
         finally:
             kill_session(driver.pid)
-        assert driver.returncode == 0, err.decode()[-3000:]
+        assert driver.returncode == 0, (out + err).decode()[-3000:]
+        if submit == "job":
+            status = subprocess.run([str(RAY), "job", "status", "--address", cluster.dashboard_address, "vaeray-sweep"],
+                                    capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+            assert "Job 'vaeray-sweep' succeeded" in status.stdout + status.stderr, status.stdout + status.stderr
+            assert f"results: {root}/results.parquet (2 trials)" in out.decode()  # the job's own output, followed
         log = cluster.autoscaler_log()
 
     # The autoscaler launched every worker (nothing ran on the head, which has no resources anyway).
@@ -145,6 +166,6 @@ def test_autoscaled_sweep_survives_a_lost_worker(make_sweep, tmp_path):
     assert after and {r["node_id"] for r in after} <= launched
     assert 20 <= df.loc[victim[0], "resumed_from"] <= victim[2]
     assert after[0]["step"] > 20  # the first report on the new node continues from the checkpoint
-    print(f"\nautoscaled sweep: {len(launched)} workers launched, node killed at step {victim[2]}, resumed from "
+    print(f"\nautoscaled sweep ({submit}): {len(launched)} workers launched, node killed at step {victim[2]}, resumed from "
           f"step {df.loc[victim[0], 'resumed_from']} on another node {after[0]['timestamp'] - killed_at:.1f} s later; "
           f"{time.time() - t0:.0f} s in all")
