@@ -24,7 +24,10 @@ KEYS = ["seed", "model", "model.name", "model.latent_dim", "model.hidden", "mode
         "model.beta", "model.reg_anneal", "data", "data.name", "data.size", "data.noise", "train", "train.steps", "train.batch_size",
         "train.lr", "train.optimizer", "train.betas", "train.weight_decay", "train.grad_clip", "train.lr_warmup_steps",
         "train.device", "train.deterministic", "eval", "eval.every", "eval.metrics", "eval.metrics.mig", "eval.metrics.mig.num_train",
-        "eval.metrics.mig.num_bins", "eval.metrics.nll.k", "eval.metrics.dci", "zz", "model.zz", "train.log_every"]
+        "eval.metrics.mig.num_bins", "eval.metrics.nll.k", "eval.metrics.dci", "zz", "model.zz", "train.log_every",
+        "train.early_stop_every", "train.early_stop_patience", "train.early_stop_metric", "train.early_stop_metric.nll",
+        "train.early_stop_metric.nll.k", "train.early_stop_min_delta", "train.autocast", "train.optimizer_impl",
+        "train.channels_last", "train.compile", "train.lr_boundaries", "train.lr_factors", "train.nan_restarts"]
 def value():
     k = rng.randrange(16)
     return [None, True, -1, 0, 10**rng.randrange(1, 40), -10**rng.randrange(1, 30), float("inf"), float("-inf"), float("nan"),
