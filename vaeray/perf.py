@@ -70,6 +70,25 @@ def autocast_dtype(setting: str, device: torch.device) -> torch.dtype | None:
     return None
 
 
+PRECISIONS = {None: "off", torch.bfloat16: "bf16", torch.float16: "fp16"}
+
+
+def pin_autocast(cfg: dict[str, Any], device: torch.device, checkpoint: Any = None) -> dict[str, Any]:
+    """The run config with ``train.autocast: auto`` replaced by what it means for this run (off, bf16 or fp16).
+
+    Resolved once, when the run starts, and pinned from then on: a checkpoint's config carries the concrete
+    value, so a run resumed on a machine with other hardware (a CPU without bf16, a GPU) keeps the precision it
+    started with instead of changing it mid-run; ``train.autocast`` is also fixed on resume
+    (``vaeray.train.FIXED_ON_RESUME``), so an explicit change is refused. The run directory's ``config.yaml``
+    and ``resolved.json`` record the concrete value.
+    """
+    if cfg["train"].get("autocast") != "auto":
+        return cfg
+    old = checkpoint.get("config", {}).get("train", {}).get("autocast") if isinstance(checkpoint, dict) else None
+    value = old if old in ("off", "bf16", "fp16") else PRECISIONS[autocast_dtype("auto", device)]
+    return {**cfg, "train": {**cfg["train"], "autocast": value}}
+
+
 def _float_output(module: torch.nn.Module, args: Any, out: Any) -> Any:
     """Forward hook: a net's low-precision output back to float32, so the distributions and the loss math
     (logsumexp over the batch, log densities) run in full precision; only the nets run under autocast."""
