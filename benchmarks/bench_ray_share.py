@@ -41,7 +41,7 @@ SWEEP = "from vaeray.cli import run; run()"
 
 def steady(log: Path, batch: int) -> dict[str, float]:
     rows = [json.loads(line) for line in log.read_text().splitlines()]
-    rows = [r for r in rows if r["step"] is not None]
+    rows = [r for r in rows if r.get("step") is not None]
     if len(rows) < 4:
         raise SystemExit(f"{log}: only {len(rows)} reports; raise --steps")
     a, b = rows[1], rows[-2]

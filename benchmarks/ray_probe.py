@@ -39,7 +39,7 @@ def _tree_cpu() -> float:
 def _log(metrics: dict) -> None:
     import torch
 
-    row = {"step": metrics.get("step"), "wall": time.perf_counter(), "cpu": time.process_time(), "tree_cpu": _tree_cpu(),
+    row = {"step": metrics.get("step"), "time": time.time(), "wall": time.perf_counter(), "cpu": time.process_time(), "tree_cpu": _tree_cpu(),
            "threads": torch.get_num_threads(), "pid": os.getpid(), "examples_per_s": metrics.get("examples_per_s")}
     with open(LOG, "a") as f:
         f.write(json.dumps(row) + "\n")
@@ -72,3 +72,9 @@ def _patch_tune() -> None:
 
 if LOG and os.environ.get("VAERAY_PROBE_TUNE"):
     _patch_tune()
+    if os.environ.get("VAERAY_PROBE_EVENTS"):  # bench_ray_phases.py: when the trial started in its worker
+        import torch
+
+        with open(LOG, "a") as f:
+            f.write(json.dumps({"event": "trial started in its worker (torch, vaeray imported)", "time": time.time(),
+                                "pid": os.getpid(), "threads": torch.get_num_threads()}) + "\n")
