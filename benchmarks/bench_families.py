@@ -36,6 +36,8 @@ FAMILIES = {  # family: (model, data, batch size)
 }
 VARIANTS = {
     "default": {},
+    "for_loop": {"optimizer_impl": "for_loop"},  # torch's own choice on a CPU (vaeray's default before fused)
+    "fused": {"optimizer_impl": "fused"},
     "bf16": {"autocast": "bf16"},
     "bf16+channels_last+fused": {"autocast": "bf16", "channels_last": True, "optimizer_impl": "fused"},
 }
@@ -79,11 +81,13 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES), metavar="FAMILY")
+    ap.add_argument("--variants", nargs="+", default=None, choices=list(VARIANTS), metavar="VARIANT")
     ap.add_argument("--data-dir", default=os.environ.get("VAERAY_DATA", str(Path.home() / ".cache/vaeray/data")))
     args = ap.parse_args()
     steps = args.steps or (30 if args.quick else 60)
     rounds = args.rounds or (1 if args.quick else 2)
-    variants = ["default", "bf16"] if args.quick else list(VARIANTS)
+    variants = args.variants or (["default", "bf16"] if args.quick else list(VARIANTS))
+    variants = ["default", *(v for v in variants if v != "default")]  # the ratios are against the default
     warmup = max(5, steps // 5)
     head = machine(args.threads)
     res: dict[tuple[str, str], list[dict]] = {}

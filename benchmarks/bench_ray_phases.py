@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RUN = {"model": {"name": "beta_tcvae", "net": "burgess", "latent_dim": 10}, "data": {"name": "dsprites"},
        "train": {"batch_size": 64, "lr": 5e-4, "steps": 1, "device": "cpu"}}
-PHASES = ["import torch", "import ray, tune, vaeray.sweep.ray", "ray.init", "Tune set-up → trial running in its worker",
-          "trial: data, model, 1 step → first report", "Tune wind-down, results written", "ray.shutdown"]
+PHASES = ["import torch", "import ray, tune, vaeray.sweep.ray", "ray.init (start or connect)", "Tune set-up → trial running in its worker",
+          "trial: data, model, 1 step → first report", "Tune wind-down, results written", "ray.shutdown (or disconnect)"]
 
 
 def child(data_dir: str, tmp: str) -> None:
@@ -46,7 +46,7 @@ def child(data_dir: str, tmp: str) -> None:
                             "imports": ["ray_probe"]}}
     Path(tmp, "s.yaml").write_text(yaml.safe_dump(doc))
     spec = load(f"{tmp}/s.yaml")
-    runtime = RayRuntime(None)
+    runtime = RayRuntime(os.environ.get("BENCH_RAY_ADDRESS") or None)  # --address: a running cluster
     runtime.ensure()
     marks.append((PHASES[2], time.time()))
     runner.run_sweep(spec, data_dir=data_dir, verbose=0)  # Ray is up: run_sweep leaves the shutdown to us
@@ -73,7 +73,7 @@ def one_sweep(data_dir: str) -> dict[str, float]:
     t = [marks["start"], marks[PHASES[0]], marks[PHASES[1]], marks[PHASES[2]], started, first,
          marks["run_sweep returned"], marks[PHASES[6]]]
     res = {name: b - a for name, a, b in zip(PHASES, t, t[1:])}
-    res["python start-up (launch → first line)"] = total - (t[-1] - t[0]) if total > t[-1] - t[0] else 0.0
+    res["interpreter start-up and exit"] = total - (t[-1] - t[0]) if total > t[-1] - t[0] else 0.0
     res["total (launch → exit)"] = total
     return res
 
@@ -101,11 +101,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--rounds", type=int, default=None, help="default 5; quick 2")
+    ap.add_argument("--address", default=None, help="connect to this running Ray (e.g. auto after `ray start --head`)")
     ap.add_argument("--data-dir", default=os.environ.get("VAERAY_DATA", str(Path.home() / ".cache/vaeray/data")))
     args = ap.parse_args()
     rounds = args.rounds or (2 if args.quick else 5)
     for k in ("VAERAY_RAY_DEFAULTS", "RAY_ADDRESS"):
         os.environ.pop(k, None)
+    if args.address:
+        os.environ["BENCH_RAY_ADDRESS"] = args.address
     loads = [os.getloadavg()[0]]
     sweeps, trains = [], []
     for r in range(rounds):
@@ -114,7 +117,8 @@ def main() -> None:
         loads.append(os.getloadavg()[0])
         print(f"round {r + 1}: sweep {sweeps[-1]['total (launch → exit)']:.1f} s, train {trains[-1]:.1f} s, "
               f"load {loads[-1]:.1f}", file=sys.stderr, flush=True)
-    print(f"{time.strftime('%Y-%m-%d %H:%M %Z')}; {os.cpu_count()} CPUs; load average {min(loads):.1f}–{max(loads):.1f}; "
+    where = f"Ray at {args.address} (already running)" if args.address else "a local Ray started by the sweep"
+    print(f"{where}; {time.strftime('%Y-%m-%d %H:%M %Z')}; {os.cpu_count()} CPUs; load average {min(loads):.1f}–{max(loads):.1f}; "
           f"{rounds} rounds; median (min–max) wall seconds\n")
     print("| phase of a one-trial local sweep (1 step) | s |\n|---|---|")
     for name in sweeps[0]:

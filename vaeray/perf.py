@@ -146,9 +146,30 @@ def configure_model(model: torch.nn.Module, train: Any, device: torch.device) ->
     return Amp(device, dtype)
 
 
-def optimizer_flags(impl: str) -> dict[str, bool]:
-    """Keyword arguments of ``train.optimizer_impl`` for torch's Adam/AdamW/SGD (``auto``: torch's choice)."""
-    return {"auto": {}, "for_loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}[impl]
+FUSED_DTYPES = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
+
+
+def optimizer_flags(impl: str, params: Any = (), extra: dict | None = None) -> dict[str, bool]:
+    """Keyword arguments of ``train.optimizer_impl`` for torch's Adam/AdamW/SGD.
+
+    ``auto``: torch's fused kernel where it has one for every parameter (floating point, on one device type with
+    fused kernels: the CPU and CUDA among them) and the model's own optimizer settings do not choose a kernel;
+    else torch's choice. The fused step does the same float32 arithmetic in one kernel per parameter instead of
+    a chain of elementwise ops (the losses agree with the for-loop step to float rounding,
+    tests/core/test_perf_options.py); it cut CPU time per image by up to 1.6x for MLP models
+    (benchmarks/bench_families.py, docs/benchmarks.md). The trial identity is unchanged (still ``auto``).
+    """
+    if impl != "auto":
+        return {"for_loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}[impl]
+    params = list(params)
+    if not params or set(extra or {}) & {"foreach", "fused", "differentiable", "capturable"}:
+        return {}
+    from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+
+    kinds = {p.device.type for p in params}
+    ok = (len(kinds) == 1 and kinds <= set(_get_fused_kernels_supported_devices())
+          and all(p.dtype in FUSED_DTYPES and not p.is_sparse for p in params))  # fmt: skip
+    return {"fused": True} if ok else {}
 
 
 @contextlib.contextmanager

@@ -87,7 +87,7 @@ def make_optimizers(model: Model, tc: config_mod.TrainConfig) -> dict[str, torch
         lr = group.lr if group.lr is not None else tc.lr
         wd = group.weight_decay if group.weight_decay is not None else tc.weight_decay
         betas = group.betas if group.betas is not None else tc.betas
-        extra = {**perf.optimizer_flags(tc.optimizer_impl), **group.extra}
+        extra = {**perf.optimizer_flags(tc.optimizer_impl, group.params, group.extra), **group.extra}
         if tc.optimizer == "sgd":
             opt = torch.optim.SGD(group.params, lr=lr, momentum=tc.momentum, weight_decay=wd, **extra)
         else:
