@@ -79,7 +79,7 @@ def pin_autocast(cfg: dict[str, Any], device: torch.device, checkpoint: Any = No
     Resolved once, when the run starts, and pinned from then on: a checkpoint's config carries the concrete
     value, so a run resumed on a machine with other hardware (a CPU without bf16, a GPU) keeps the precision it
     started with instead of changing it mid-run; ``train.autocast`` is also fixed on resume
-    (``vaeray.train.FIXED_ON_RESUME``), so an explicit change is refused. The run directory's ``config.yaml``
+    (``vaeray.training_state.FIXED_ON_RESUME``), so an explicit change is refused. The run directory's ``config.yaml``
     and ``resolved.json`` record the concrete value.
     """
     if cfg["train"].get("autocast") != "auto":
