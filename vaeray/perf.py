@@ -85,6 +85,8 @@ def pin_autocast(cfg: dict[str, Any], device: torch.device, checkpoint: Any = No
     if cfg["train"].get("autocast") != "auto":
         return cfg
     old = checkpoint.get("config", {}).get("train", {}).get("autocast") if isinstance(checkpoint, dict) else None
+    if old == "auto":  # written before runs pinned their precision: resolved on each machine, as it was then
+        return cfg
     value = old if old in ("off", "bf16", "fp16") else PRECISIONS[autocast_dtype("auto", device)]
     return {**cfg, "train": {**cfg["train"], "autocast": value}}
 

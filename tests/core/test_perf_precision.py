@@ -116,3 +116,11 @@ def test_an_explicit_precision_change_on_resume_is_refused():
     _, state, _ = _fit({"steps": 2, "log_every": 2, "checkpoint_every": 2})
     with pytest.raises(CheckpointError, match="train.autocast cannot change on resume"):
         _fit({"steps": 4, "log_every": 2, "autocast": "bf16"}, checkpoint=state)
+
+
+def test_a_checkpoint_from_before_pinning_still_resumes(monkeypatch):
+    """A checkpoint whose config says ``auto`` (written before runs pinned their precision) resumes as before."""
+    _, state, _ = _fit({"steps": 2, "log_every": 2, "checkpoint_every": 2, "autocast": "auto"})
+    state["config"]["train"]["autocast"] = "auto"
+    rows, _, started = _fit({"steps": 4, "log_every": 2, "autocast": "auto"}, checkpoint=state)
+    assert started[0]["train"]["autocast"] == "auto" and [r["step"] for r in rows] == [4]
