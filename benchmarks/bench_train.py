@@ -34,6 +34,7 @@ OPTION_VARIANTS = {
     "vaeray+channels_last": {"channels_last": True},
     "vaeray+bf16": {"autocast": "bf16"},
     "vaeray+foreach": {"optimizer_impl": "foreach"},
+    "vaeray+for_loop": {"optimizer_impl": "for_loop"},  # torch's CPU choice: vaeray's default before `auto` = fused
     "vaeray+fused": {"optimizer_impl": "fused"},
     "vaeray+compile": {"compile": "inductor"},
     "vaeray+bf16+channels_last+fused": {"autocast": "bf16", "channels_last": True, "optimizer_impl": "fused"},
@@ -242,6 +243,7 @@ def main() -> None:
     ap.add_argument("--no-compile", action="store_true", help="leave out torch.compile (its build takes minutes on CPU)")
     ap.add_argument("--data-dir", default=os.environ.get("VAERAY_DATA", str(Path.home() / ".cache/vaeray/data")))
     ap.add_argument("--json", default=None, help="also write the raw measurements here")
+    ap.add_argument("--variants", nargs="+", default=None, help="only these (ref and ref+malloc always run: the ratios need them)")
     args = ap.parse_args()
     if args.quick:
         args.steps = args.steps or 24
@@ -256,6 +258,8 @@ def main() -> None:
     if args.options:
         opts = [v for v in OPTION_VARIANTS if not (args.no_compile and v == "vaeray+compile")]
         plan += [(v, max(args.batch)) for v in opts]
+    if args.variants:
+        plan = [(v, b) for v, b in plan if v in ("ref", "ref+malloc", *args.variants)]
     print(f"machine: {machine(args.threads)}", flush=True)
     results: dict[tuple[str, int], list[dict]] = {}
     for r in range(args.rounds):

@@ -70,6 +70,27 @@ def autocast_dtype(setting: str, device: torch.device) -> torch.dtype | None:
     return None
 
 
+PRECISIONS = {None: "off", torch.bfloat16: "bf16", torch.float16: "fp16"}
+
+
+def pin_autocast(cfg: dict[str, Any], device: torch.device, checkpoint: Any = None) -> dict[str, Any]:
+    """The run config with ``train.autocast: auto`` replaced by what it means for this run (off, bf16 or fp16).
+
+    Resolved once, when the run starts, and pinned from then on: a checkpoint's config carries the concrete
+    value, so a run resumed on a machine with other hardware (a CPU without bf16, a GPU) keeps the precision it
+    started with instead of changing it mid-run; ``train.autocast`` is also fixed on resume
+    (``vaeray.training_state.FIXED_ON_RESUME``), so an explicit change is refused. The run directory's ``config.yaml``
+    and ``resolved.json`` record the concrete value.
+    """
+    if cfg["train"].get("autocast") != "auto":
+        return cfg
+    old = checkpoint.get("config", {}).get("train", {}).get("autocast") if isinstance(checkpoint, dict) else None
+    if old == "auto":  # written before runs pinned their precision: resolved on each machine, as it was then
+        return cfg
+    value = old if old in ("off", "bf16", "fp16") else PRECISIONS[autocast_dtype("auto", device)]
+    return {**cfg, "train": {**cfg["train"], "autocast": value}}
+
+
 def _float_output(module: torch.nn.Module, args: Any, out: Any) -> Any:
     """Forward hook: a net's low-precision output back to float32, so the distributions and the loss math
     (logsumexp over the batch, log densities) run in full precision; only the nets run under autocast."""
@@ -127,9 +148,30 @@ def configure_model(model: torch.nn.Module, train: Any, device: torch.device) ->
     return Amp(device, dtype)
 
 
-def optimizer_flags(impl: str) -> dict[str, bool]:
-    """Keyword arguments of ``train.optimizer_impl`` for torch's Adam/AdamW/SGD (``auto``: torch's choice)."""
-    return {"auto": {}, "for_loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}[impl]
+FUSED_DTYPES = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
+
+
+def optimizer_flags(impl: str, params: Any = (), extra: dict | None = None) -> dict[str, bool]:
+    """Keyword arguments of ``train.optimizer_impl`` for torch's Adam/AdamW/SGD.
+
+    ``auto``: torch's fused kernel where it has one for every parameter (floating point, on one device type with
+    fused kernels: the CPU and CUDA among them) and the model's own optimizer settings do not choose a kernel;
+    else torch's choice. The fused step does the same float32 arithmetic in one kernel per parameter instead of
+    a chain of elementwise ops (the losses agree with the for-loop step to float rounding,
+    tests/core/test_perf_options.py); it cut CPU time per image by up to 1.6x for MLP models
+    (benchmarks/bench_families.py, docs/benchmarks.md). The trial identity is unchanged (still ``auto``).
+    """
+    if impl != "auto":
+        return {"for_loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}[impl]
+    params = list(params)
+    if not params or set(extra or {}) & {"foreach", "fused", "differentiable", "capturable"}:
+        return {}
+    from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+
+    kinds = {p.device.type for p in params}
+    ok = (len(kinds) == 1 and kinds <= set(_get_fused_kernels_supported_devices())
+          and all(p.dtype in FUSED_DTYPES and not p.is_sparse for p in params))  # fmt: skip
+    return {"fused": True} if ok else {}
 
 
 @contextlib.contextmanager

@@ -124,7 +124,8 @@ class RunDir:
 
         import torch
 
-        record: dict[str, Any] = {"device": str(device), "train.device": config["train"]["device"]}
+        record: dict[str, Any] = {"device": str(device), "train.device": config["train"]["device"],
+                                  "train.autocast": config["train"].get("autocast", "off")}  # `auto` pinned by fit
         for key, value in config["data"].items():
             if value == "auto" and hasattr(dataset, key):
                 record[f"data.{key}"] = getattr(dataset, key)

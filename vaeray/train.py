@@ -87,7 +87,7 @@ def make_optimizers(model: Model, tc: config_mod.TrainConfig) -> dict[str, torch
         lr = group.lr if group.lr is not None else tc.lr
         wd = group.weight_decay if group.weight_decay is not None else tc.weight_decay
         betas = group.betas if group.betas is not None else tc.betas
-        extra = {**perf.optimizer_flags(tc.optimizer_impl), **group.extra}
+        extra = {**perf.optimizer_flags(tc.optimizer_impl, group.params, group.extra), **group.extra}
         if tc.optimizer == "sgd":
             opt = torch.optim.SGD(group.params, lr=lr, momentum=tc.momentum, weight_decay=wd, **extra)
         else:
@@ -125,9 +125,9 @@ def fit(
             directory only then, so a run that cannot start leaves nothing behind.
     """
     cfg = config_mod.validate(config)
-    tc = config_mod.train_config(cfg)
-    ec = config_mod.eval_config(cfg)
-    device = resolve_device(device or tc.device)
+    device = resolve_device(device or cfg["train"]["device"])
+    cfg = perf.pin_autocast(cfg, device, checkpoint)  # `auto` resolved once per run, kept on resume
+    tc, ec = config_mod.train_config(cfg), config_mod.eval_config(cfg)
     if device.type == "cpu" and not os.environ.get("VAERAY_NO_MALLOPT"):
         tune_allocator()  # 1.3-2x on CPU (docs/performance.md); freed memory stays in the process
     if tc.deterministic:

@@ -42,8 +42,8 @@ def state_dict(
 
 
 # Settings a resume cannot honour: the RNG state comes from the checkpoint (so a new seed would be recorded but
-# not used) and the optimizer's moments belong to the optimizer that wrote them.
-FIXED_ON_RESUME = (("seed",), ("train", "optimizer"))
+# not used), the optimizer's moments belong to the optimizer that wrote them, and a run keeps its precision.
+FIXED_ON_RESUME = (("seed",), ("train", "optimizer"), ("train", "autocast"))
 
 
 def load_state(

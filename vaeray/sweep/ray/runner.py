@@ -21,6 +21,7 @@ from typing import Any
 
 import ray
 from ray import tune
+from ray.tune.logger import JsonLoggerCallback
 
 from ... import storage
 from ...errors import ConfigError, TrialsFailed, VaerayError, clip
@@ -175,7 +176,7 @@ def _resume(
         with legacy_names():
             with _quiet_tune():
                 tuner = tune.Tuner.restore(path, trainable=wrapped_trainable(spec, name, data_dir), resume_errored=True)
-            _fit(tuner, spec, store, name, pending)
+            _fit(tuner, spec, store, name, pending, own_loggers=False)
         return
     why = "the sweep file changed" if not compatible else "Tune saved no state for it"
     notes.append(f"experiment {name} was not resumed ({why}); its finished trials are kept")
@@ -210,7 +211,8 @@ def _new_tuner(
     if spec.scheduler.name != "none":
         state_uri = rungs_uri(store.experiments_uri, name)
         scheduler = SeedGroupedScheduler(spec, launch.members() or None, state_uri, verbose)
-    callbacks: list = [LedgerCallback(spec, name, expected=launch.count)]
+    # Tune's result.json (vaeray report reads it) and no other logger: see _quiet_tune
+    callbacks: list = [JsonLoggerCallback(), LedgerCallback(spec, name, expected=launch.count)]
     if verbose:
         callbacks += [ProgressCallback(spec), StatusCallback(spec)]
     wandb_cb = wandb_callback(spec, notes)
@@ -262,9 +264,13 @@ def _optuna_search(spec: SweepSpec, store: results.SweepStore, notes: list[str])
     return Repeater(searcher, repeat=len(spec.seeds), set_index=True)
 
 
-def _fit(tuner, spec: SweepSpec, store: results.SweepStore, name: str, record: Mapping[str, Any]) -> None:
-    """Run the experiment; on a clean end move it from pending to history, else raise SweepInterrupted."""
-    with _sigterm_as_sigint(), _quiet_tune():
+def _fit(
+    tuner, spec: SweepSpec, store: results.SweepStore, name: str, record: Mapping[str, Any], own_loggers: bool = True
+) -> None:
+    """Run the experiment; on a clean end move it from pending to history, else raise SweepInterrupted.
+    ``own_loggers``: the tuner carries its own JsonLoggerCallback (a new experiment; a restored one keeps the
+    callbacks it was created with, so an experiment from an older vaeray keeps Tune's default loggers)."""
+    with _sigterm_as_sigint(), _quiet_tune(own_loggers):
         tuner.fit()
     status = storage.read_json(join_uri(store.experiment_uri(name), STATUS_FILE)) or {}
     if not status.get("complete"):
@@ -313,15 +319,25 @@ class _quiet_tune:
     Tune's "new output" prints an experiment box even at verbose=0, while the legacy reporter at verbosity 0
     prints nothing, leaving stdout to vaeray's summary (progress lines go to stderr). The "snapshotting
     triggered multiple times" warning fires whenever trials checkpoint often, which a sweep of short trials
-    does by design; unless the user set the threshold, it is off.
+    does by design; unless the user set the threshold, it is off. With ``own_loggers`` (the tuner has its own
+    JsonLoggerCallback, which writes the ``result.json`` that ``vaeray report`` reads), Tune's other default
+    loggers are off unless the user set ``TUNE_DISABLE_AUTO_CALLBACK_LOGGERS``: the CSV logger and, where
+    tensorboardX is installed, TensorBoard event files, which nothing in vaeray reads and which the driver
+    would otherwise write at every report of every trial.
     """
 
-    SETTINGS = {"RAY_AIR_NEW_OUTPUT": "0", "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": None}
+    SETTINGS = {"RAY_AIR_NEW_OUTPUT": "0", "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": None,
+                "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": None}
+
+    def __init__(self, own_loggers: bool = False):
+        self.own_loggers = own_loggers
 
     def __enter__(self):
         self._old = {k: os.environ.get(k) for k in self.SETTINGS}
         os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
         os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+        if self.own_loggers:
+            os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
         for name, keep in _TUNE_FILTERS.items():
             logging.getLogger(name).addFilter(keep)
         return self

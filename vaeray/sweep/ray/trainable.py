@@ -22,6 +22,7 @@ from ray import tune
 
 from ... import checkpoint as ckpt_io
 from ... import storage
+from ...perf import pin_autocast
 from ...schema import clip
 from ...storage import join_uri
 from .. import results
@@ -102,6 +103,7 @@ def train_trial(config: dict[str, Any], *, spec: SweepSpec, experiment: str = ""
         "resumed_from": start,
         "node_id": _node_id(),
         "device": str(device),
+        "autocast": pin_autocast(run, device, state)["train"]["autocast"],  # what `auto` became for this trial
         "gpu_ids": ",".join(map(str, ray.get_gpu_ids())),
     }
 
