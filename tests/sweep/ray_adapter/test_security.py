@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from ..conftest import VAERAY
+from .fake_autoscaling import session_pids
 
 
 # One harmless unary method per Ray gRPC service (the core workers', the raylet's, the GCS's, the object
@@ -76,19 +77,6 @@ def guarded(address: str, token: str) -> str:
             return f"{method} without the token: {without}"
     without, with_token = http_status(address, None), http_status(address, token)
     return "token" if (without, with_token) == ("401", "200") else f"HTTP without/with the token: {without}/{with_token}"
-
-
-def session_pids(sid: int) -> set[int]:
-    pids = set()
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
-                if int(fields[3]) == sid:  # field 6 of /proc/PID/stat: the session id
-                    pids.add(int(d.name))
-            except (OSError, IndexError, ValueError):
-                pass
-    return pids
 
 
 LOOPBACK = re.compile(r"^(127\.\d+\.\d+\.\d+|\[::1\]|\[::ffff:127\.\d+\.\d+\.\d+\]):\d+$")
