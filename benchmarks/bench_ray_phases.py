@@ -5,6 +5,12 @@ them (``vaeray.sweep.ray``'s own ``RayRuntime`` and ``run_sweep``); the worker-s
 ``benchmarks/ray_probe.py`` (the sweep's ``imports``). A 1-step β-TCVAE run (Burgess net, batch 64).
 
     python benchmarks/bench_ray_phases.py --quick
+
+With a Ray that is already running (a persistent local Ray, ``--address auto``), its workers must see the probe:
+
+    export VAERAY_PROBE_LOG=/tmp/probe.jsonl VAERAY_PROBE_TUNE=1 VAERAY_PROBE_EVENTS=1 PYTHONPATH=$PWD:$PWD/benchmarks
+    ray start --head --include-dashboard=false --num-cpus 2 --node-ip-address 127.0.0.1 --disable-usage-stats
+    python benchmarks/bench_ray_phases.py --rounds 3 --address auto; ray stop
 """
 
 from __future__ import annotations
@@ -58,7 +64,10 @@ def child(data_dir: str, tmp: str) -> None:
 
 def one_sweep(data_dir: str) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        log = Path(tmp) / "probe.jsonl"
+        # A running cluster's workers do not inherit this process's environment: with --address, start Ray with
+        # VAERAY_PROBE_LOG (and the probe's PYTHONPATH) set, e.g. as the docstring shows; the file is reused.
+        log = Path(os.environ["VAERAY_PROBE_LOG"]) if os.environ.get("BENCH_RAY_ADDRESS") else Path(tmp) / "probe.jsonl"
+        log.write_text("")
         env = dict(os.environ, VAERAY_PROBE_LOG=str(log), VAERAY_PROBE_TUNE="1", VAERAY_PROBE_EVENTS="1",
                    PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "benchmarks"), os.environ.get("PYTHONPATH", "")]))
         t0 = time.time()
