@@ -76,8 +76,41 @@ class BinarizedMNIST(TensorDataset):
         self.to(device)
 
 
+class Rebinarized(TensorDataset):
+    """Grey levels in [0, 1] re-binarised every batch (the training split, and every split with ``heldout:
+    dynamic``) or binarised once with :data:`HELDOUT_SEED` (held-out splits with ``heldout: fixed``).
+    ``dynamic_mnist`` and ``omniglot`` share it: they differ only in where their grey levels come from."""
+
+    splits = ("train", "valid", "test")
+    binary = True
+
+    def _check_options(self, name: str, split: str, heldout: str) -> None:
+        """Before any file is read: the split and ``heldout`` are known."""
+        check_split(name, split, self.splits)
+        if heldout not in ("fixed", "dynamic"):
+            raise ConfigError(f"unknown heldout '{heldout}'; valid: fixed, dynamic", "data.heldout")
+
+    def _binarize(self, images: torch.Tensor, labels: torch.Tensor | None, split: str, heldout: str,
+                  device: str) -> None:
+        self.dynamic = split == "train" or heldout == "dynamic"
+        if self.dynamic:
+            TensorDataset.__init__(self, images, labels)
+        else:
+            TensorDataset.__init__(self, fixed_bernoulli(images, HELDOUT_SEED), labels, scale=1.0)
+        self.to(device)
+
+    def observations(self, index: torch.Tensor) -> torch.Tensor:
+        x = super().observations(index.to(self.device))
+        # a fresh sample per batch from torch's global RNG on the device: no host round trip
+        return torch.bernoulli(x) if self.dynamic else x
+
+    def grey(self, index: torch.Tensor) -> torch.Tensor:
+        """The grey levels in [0, 1] the dynamic splits sample from (the Bernoulli means)."""
+        return TensorDataset.observations(self, index.to(self.device))
+
+
 @DATASETS.register("dynamic_mnist")
-class DynamicMNIST(TensorDataset):
+class DynamicMNIST(Rebinarized):
     """MNIST re-binarised every batch (see the module docstring), 1x28x28, with labels.
 
     Splits ``train`` (the first 50,000 training images), ``valid`` (the last 10,000) and ``test`` (10,000).
@@ -87,9 +120,6 @@ class DynamicMNIST(TensorDataset):
         heldout: ``"fixed"`` binarises valid/test once with seed 777; ``"dynamic"`` re-samples them per batch.
         download: fetch the MNIST files with torchvision when they are absent.
     """
-
-    splits = ("train", "valid", "test")
-    binary = True
 
     def __init__(
         self,
@@ -101,27 +131,11 @@ class DynamicMNIST(TensorDataset):
     ):
         from .mnist import MNIST
 
-        check_split("dynamic_mnist", split, self.splits)
-        if heldout not in ("fixed", "dynamic"):
-            raise ConfigError(f"unknown heldout '{heldout}'; valid: fixed, dynamic", "data.heldout")
+        self._check_options("dynamic_mnist", split, heldout)
         source = MNIST(data_dir=data_dir, split="test" if split == "test" else "train", size=28, download=download)
         images, labels = source.images, source.labels
         if split == "train":
             images, labels = images[:-VALID_SIZE], labels[:-VALID_SIZE]
         elif split == "valid":
             images, labels = images[-VALID_SIZE:], labels[-VALID_SIZE:]
-        self.dynamic = split == "train" or heldout == "dynamic"
-        if self.dynamic:
-            super().__init__(images.clone(), labels.clone())
-        else:
-            super().__init__(fixed_bernoulli(images, HELDOUT_SEED), labels.clone(), scale=1.0)
-        self.to(device)
-
-    def observations(self, index: torch.Tensor) -> torch.Tensor:
-        x = super().observations(index.to(self.device))
-        # a fresh sample per batch from torch's global RNG on the device: no host round trip
-        return torch.bernoulli(x) if self.dynamic else x
-
-    def grey(self, index: torch.Tensor) -> torch.Tensor:
-        """The grey levels in [0, 1] the dynamic splits sample from (the Bernoulli means)."""
-        return TensorDataset.observations(self, index.to(self.device))
+        self._binarize(images.clone(), labels.clone(), split, heldout, device)

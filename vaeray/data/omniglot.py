@@ -27,10 +27,10 @@ from typing import Literal
 import numpy as np
 import torch
 
-from ..errors import ConfigError, DataMissingError
+from ..errors import DataMissingError
 from ..registry import DATASETS
-from .base import TensorDataset, resolve_data_dir
-from .binarized import HELDOUT_SEED, check_split, fixed_bernoulli, load_mat
+from .base import resolve_data_dir
+from .binarized import Rebinarized, load_mat
 from .download import fetch
 
 IWAE_COMMIT = "78a6075484bd7dd6f47a4bb9880d2295bc7a5220"
@@ -87,16 +87,13 @@ def one_hot_labels(target: np.ndarray | None, n: int) -> torch.Tensor | None:
 
 
 @DATASETS.register("omniglot")
-class Omniglot(TensorDataset):
+class Omniglot(Rebinarized):
     """OMNIGLOT 1x28x28 characters, binarised as in IWAE; see the module docstring.
 
     Args:
         heldout: ``"fixed"`` binarises valid/test once with seed 777; ``"dynamic"`` re-samples them per batch.
         download: fetch ``chardata.mat`` from the IWAE repository (pinned commit, checksum checked).
     """
-
-    splits = ("train", "valid", "test")
-    binary = True
 
     def __init__(
         self,
@@ -106,9 +103,7 @@ class Omniglot(TensorDataset):
         heldout: Literal["fixed", "dynamic"] = "fixed",
         download: bool = False,
     ):
-        check_split("omniglot", split, self.splits)
-        if heldout not in ("fixed", "dynamic"):
-            raise ConfigError(f"unknown heldout '{heldout}'; valid: fixed, dynamic", "data.heldout")
+        self._check_options("omniglot", split, heldout)
         path = resolve_data_dir(data_dir) / "omniglot" / "chardata.mat"
         if not path.is_file() and download:
             download_chardata(path)
@@ -128,13 +123,4 @@ class Omniglot(TensorDataset):
             keep = keep.sort().values  # file order within the split
             images = images[keep]
             labels = None if labels is None else labels[keep]
-        self.dynamic = split == "train" or heldout == "dynamic"
-        if self.dynamic:
-            super().__init__(images, labels)
-        else:
-            super().__init__(fixed_bernoulli(images, HELDOUT_SEED), labels, scale=1.0)
-        self.to(device)
-
-    def observations(self, index: torch.Tensor) -> torch.Tensor:
-        x = super().observations(index.to(self.device))
-        return torch.bernoulli(x) if self.dynamic else x
+        self._binarize(images, labels, split, heldout, device)
