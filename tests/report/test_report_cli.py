@@ -6,10 +6,12 @@ from __future__ import annotations
 import re
 
 import matplotlib.image as mpimg
+import pytest
 import pandas as pd
 import yaml
 
 from vaeray import results
+from vaeray.report import figures
 from vaeray.report.api import family_of
 
 from .conftest import REPO, run_vaeray
@@ -66,6 +68,12 @@ def test_report_prints_configurations_and_families_and_writes_files(family_sweep
     assert "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex and "$\\pm$" in tex
     pngs = sorted(p.name for p in out.glob("*.png"))
     assert {"fig_mig_vs_model_beta.png", "fig_learning_curves_loss.png", "fig_tradeoff_mig_nll.png"} <= set(pngs)
+    # the headline bar charts: one bar per family, its best configuration's seed mean, as in families.csv
+    assert {"fig_families_mig.png", "fig_families_nll.png"} <= set(pngs)
+    best = pd.read_csv(out / "families.csv")
+    bars = figures.by_family(df, "mig", "max").axes[0]
+    assert [p.get_height() for p in bars.patches] == pytest.approx(list(best["mig_mean"]))
+    assert [t.get_text().split("\n")[0] for t in bars.get_xticklabels()] == list(best["family"])
     for name in pngs:
         image = mpimg.imread(out / name)
         assert image.ndim == 3 and image.shape[0] > 300 and image.shape[1] > 500 and image.std() > 0.01

@@ -18,7 +18,7 @@ import yaml
 
 from ..storage import join_uri, read_bytes
 from . import figures, paper, stats
-from .api import Progress, SweepNotFound, load, load_history, sweep_root
+from .api import DIRECTION, Progress, SweepNotFound, load, load_history, sweep_root
 from .tables import GROUPS, Table, configuration_table, present
 
 HIGHER_IS_BETTER = {m for m in GROUPS["disentanglement"]} | {"elbo", "content_accuracy", "style_accuracy", "capcorr"}
@@ -125,7 +125,7 @@ def build(
         for t in tables:
             report.files += t.write(out)
         if figures_too:
-            report.files += _figures(df, sweeps, storage, metrics, key, out)
+            report.files += _figures(df, sweeps, storage, metrics, key, key_mode, out)
         lines += ["", "### Files", ""] + [f"- {os.path.relpath(f, out)}" for f in report.files]
         path = os.path.join(out, "report.md")
         report.files.append(path)
@@ -141,7 +141,9 @@ def _save(fig, path: str) -> str:
     return path
 
 
-def _figures(df: pd.DataFrame, sweeps: Sequence[str], storage: str | None, metrics: Sequence[str], key: str, out: str) -> list[str]:
+def _figures(
+    df: pd.DataFrame, sweeps: Sequence[str], storage: str | None, metrics: Sequence[str], key: str, key_mode: str, out: str
+) -> list[str]:  # fmt: skip
     os.makedirs(out, exist_ok=True)
     files = []
     several = df["sweep"].nunique() > 1
@@ -159,5 +161,11 @@ def _figures(df: pd.DataFrame, sweeps: Sequence[str], storage: str | None, metri
     dis, lik = present(df, "disentanglement"), present(df, "likelihood")
     if dis and lik:
         files.append(_save(figures.tradeoff(df, dis[0], lik[0]), os.path.join(out, f"fig_tradeoff_{dis[0]}_{lik[0]}.png")))
+    if df["family"].nunique() > 1:  # the cross-family study's headline: each family's best, on the key and on NLL
+        bars = {key: key_mode}
+        for m in lik[:1]:
+            bars.setdefault(m, "max" if DIRECTION.get(m, -1) > 0 else "min")
+        for m, m_mode in bars.items():
+            files.append(_save(figures.by_family(df, m, m_mode), os.path.join(out, f"fig_families_{_slug(m)}.png")))
     return files
 

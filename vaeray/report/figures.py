@@ -68,6 +68,10 @@ def learning_curves(history: pd.DataFrame, frame: pd.DataFrame, metric: str = "l
     ax = fig.add_subplot()
     names = _config_names(frame)
     h = history[history[metric].notna()] if metric in history else history.iloc[:0]
+    values = pd.to_numeric(h[metric], errors="coerce").dropna() if len(h) else pd.Series(dtype=float)
+    # losses of different scales on one axis (ML-VAE's is per group, the others' per image): log y when all
+    # are positive and they span more than 20x, the rule the x axes of the metric figures follow
+    log_y = len(values) > 0 and values.min() > 0 and values.max() / values.min() > 20
     for cell, group in list(h.groupby("config_hash", sort=False))[:max_lines]:
         per_step = group.groupby("step")[metric].apply(list)
         steps = per_step.index.to_numpy(float)
@@ -77,7 +81,9 @@ def learning_curves(history: pd.DataFrame, frame: pd.DataFrame, metric: str = "l
         line = ax.plot(steps, mean, label=names.get(cell, cell))[0]
         ax.fill_between(steps, mean - half, mean + half, color=line.get_color(), alpha=0.12, linewidth=0)
     ax.set_xlabel("training step")
-    ax.set_ylabel(label(metric))
+    ax.set_ylabel(label(metric) + (", log scale" if log_y else ""))
+    if log_y:
+        ax.set_yscale("log")  # a band reaching below zero is cut at the axis
     ax.set_title(f"Learning curves: {label(metric, units=False)}\n(mean and 95% t interval over seeds)", fontsize=10)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     ax.grid(alpha=0.3)
