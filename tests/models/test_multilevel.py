@@ -163,6 +163,29 @@ def test_the_group_elbo_terms_match_explicit_loops(accumulation):
     assert terms["group_size"].item() == pytest.approx(12 / 4)
 
 
+@pytest.mark.parametrize("step", [0, 250, 999, 1000, 5000])
+def test_kl_warmup_scales_both_kls_linearly_and_leaves_the_logged_terms(step):
+    """loss = rec + min(step / kl_warmup, 1)·(KL_style + KL_content); the logged terms are the unscaled ones,
+    equal to a model without warm-up on the same weights and noise."""
+    batch = grouped_batch()
+    torch.manual_seed(0)
+    plain = build()
+    warm = build(kl_warmup=1000)
+    warm.load_state_dict(plain.state_dict())
+    torch.manual_seed(1)
+    a = plain.loss(batch, step=step)
+    torch.manual_seed(1)
+    b = warm.loss(batch, step=step)
+    for key in ("rec", "kl_style", "kl_content"):
+        torch.testing.assert_close(a[key], b[key])
+    factor = min(step / 1000, 1.0)
+    torch.testing.assert_close(b["loss"], b["rec"] + factor * (b["kl_style"] + b["kl_content"]))
+    if step == 0:
+        torch.testing.assert_close(b["loss"], b["rec"])  # nothing of the KLs at the start
+    if step >= 1000:
+        torch.testing.assert_close(b["loss"], a["loss"])  # the paper's objective from then on
+
+
 def test_accumulation_off_treats_every_image_as_its_own_group():
     torch.manual_seed(0)
     model = build(accumulate=False)

@@ -49,8 +49,20 @@ LATER_DEFAULTS: dict[tuple[str, ...], Any] = {
 }
 
 
+# The same for a model's own settings added after that model was released, keyed by the model's name (a path
+# alone would also drop the setting from another model whose hashes always counted it: svae's kl_warmup).
+LATER_MODEL_DEFAULTS: dict[tuple[str, str], Any] = {
+    ("ml_vae", "kl_warmup"): 0,
+}
+
+
 def _without_later_defaults(config: Mapping[str, Any]) -> dict[str, Any]:
     out = json.loads(canonical_json(config))  # a deep copy in plain JSON types (tuples become lists)
+    model = out.get("model")
+    if isinstance(model, dict):
+        for (name, key), default in LATER_MODEL_DEFAULTS.items():
+            if model.get("name") == name and key in model and model[key] == default:
+                del model[key]
     for path, default in LATER_DEFAULTS.items():
         node = out
         for key in path[:-1]:
