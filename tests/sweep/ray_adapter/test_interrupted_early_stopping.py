@@ -128,6 +128,10 @@ def test_interrupted_sweep_ends_as_the_uninterrupted_one(make_sweep, ray_local, 
         # (result.json reaches storage late, so no checkpoint either)
         early = lambda s: (Path(s.root) / "pending.json").exists() and not reported(s) and not checkpointed(s)  # noqa: E731
         points = {"before": (early, signal.SIGKILL), **points}
+        # the same, with Tune's experiment snapshot torn as a kill during its upload leaves it (Tune copies it
+        # to storage in place): the rerun abandons that experiment and runs its trials in a new one
+        tuner_saved = lambda s: (Path(s.root) / "experiments" / "exp-001" / "tuner.pkl").exists() and early(s)  # noqa: E731
+        points["torn-state"] = (tuner_saved, signal.SIGKILL)
         # SIGKILL halfway through writing results.parquet, after every trial ended
         points["final-write"] = (None, "final-write")
     for point, (ready, sig) in points.items():
@@ -136,9 +140,15 @@ def test_interrupted_sweep_ends_as_the_uninterrupted_one(make_sweep, ray_local, 
         interrupt_when(path, spec, lambda: ready is not None and ready(spec), sig, address, tmp_path)
         if point == "final-write":
             assert not (Path(spec.root) / "results.parquet").exists() and list(Path(spec.root).glob(".tmp-*.parquet"))
+        if point == "torn-state":
+            exp = Path(spec.root) / "experiments" / "exp-001"
+            states = sorted(exp.glob("experiment_state-*.json")) or [exp / "experiment_state-2000-01-01_00-00-00.json"]
+            states[-1].write_bytes(b"")  # what CI saw once: the newest snapshot empty
         again = subprocess.run([str(VAERAY), "sweep", str(path), "--address", address], capture_output=True, text=True, cwd=tmp_path, timeout=300)
         assert again.returncode == 0, again.stderr[-3000:]
         assert not restore_noise(again.stderr), (point, restore_noise(again.stderr))  # item 5: a quiet restore
+        if point == "torn-state":
+            assert "the interruption tore Tune's experiment_state-" in again.stdout + again.stderr
         got = table(spec)
         assert got["trial_id"].is_unique
         pd.testing.assert_frame_equal(got, reference, check_exact=False, rtol=1e-6, obj=f"{scheduler}, interrupted {point}")

@@ -28,6 +28,7 @@ from ...errors import ConfigError, TrialsFailed, VaerayError, clip
 from ...storage import join_uri
 from .. import plan, results
 from ..spec import SweepSpec
+from ..tune_state import torn_snapshots
 from . import callbacks, scheduler, trainable
 from .callbacks import STATUS_FILE, LedgerCallback, ProgressCallback, StatusCallback, TrialNames, wandb_callback
 from .local import RayRuntime
@@ -170,7 +171,8 @@ def _resume(
     name = pending.get("experiment", "")
     path = store.experiment_uri(name)
     compatible = plan.resumable(spec, pending)
-    if compatible and tune.Tuner.can_restore(path):
+    torn = torn_snapshots(path) if compatible else []
+    if compatible and not torn and tune.Tuner.can_restore(path):
         runtime.ensure()
         notes.append(f"resumed interrupted experiment {name}")
         with legacy_names():
@@ -178,7 +180,8 @@ def _resume(
                 tuner = tune.Tuner.restore(path, trainable=wrapped_trainable(spec, name, data_dir), resume_errored=True)
             _fit(tuner, spec, store, name, pending, own_loggers=False)
         return
-    why = "the sweep file changed" if not compatible else "Tune saved no state for it"
+    why = ("the sweep file changed" if not compatible else
+           f"the interruption tore Tune's {torn[0]}" if torn else "Tune saved no state for it")  # fmt: skip
     notes.append(f"experiment {name} was not resumed ({why}); its finished trials are kept")
     store.clear_pending()
 
