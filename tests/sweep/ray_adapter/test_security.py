@@ -1,13 +1,12 @@
-"""A local sweep opens no port beyond the loopback interface, or none that answers without Ray's token, and a
-W&B key reaches no file (issue 14, item 6).
+"""Security of a local sweep (issue 14, item 6), tested on the real thing.
 
 One real `vaeray sweep` subprocess with a fresh local Ray (its own RAY_TMPDIR, its own random RAY_AUTH_TOKEN)
 and a planted fake WANDB_API_KEY: while its trials run, ``ss -ltnp`` lists every listening TCP socket of the
-processes in the driver's session (Ray's GCS, raylet, workers, agents). Ideally all are bound to 127.0.0.1 /
-::1 (Ray 2.60 does not manage that: xfail); what is checked instead is that every port on another interface
-refuses a request without the token (gRPC status UNAUTHENTICATED, HTTP 401) and answers the same request
-with it. Afterwards every file under the results directory and Ray's temp directory is searched for the W&B
-key and the Ray token.
+processes in the driver's session (Ray's GCS, raylet, workers, agents). All must be bound to loopback
+(127.0.0.1, ::1 or IPv4-mapped 127.0.0.1), and every one of them must refuse a request without the token
+(gRPC status UNAUTHENTICATED, HTTP 401) and answer the same request with it: on a shared machine, other local
+users reach loopback too. Afterwards every file under the results directory and Ray's temp directory is
+searched for the W&B key and the Ray token.
 """
 
 from __future__ import annotations
@@ -91,6 +90,13 @@ def node_ip() -> str:
         return s.getsockname()[0]
 
 
+def connectable(address: str) -> str:
+    """``ss``'s local address as curl can reach it: a wildcard by this machine's address, IPv4-mapped
+    loopback by 127.0.0.1."""
+    address = re.sub(r"^\[::ffff:(127\.\d+\.\d+\.\d+)\](?=:)", r"\1", address)
+    return re.sub(r"^(\*|0\.0\.0\.0|\[::\])(?=:)", node_ip(), address)
+
+
 def listening(pids: set[int]) -> list[tuple[str, int]]:
     out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True).stdout
     found = []
@@ -134,10 +140,8 @@ def sweep_run(tmp_path_factory):
             if list(Path(tmp_path / "results").rglob("checkpoint_*")):
                 sockets = listening(session_pids(driver.pid)) if shutil.which("ss") else []
                 if shutil.which("curl"):  # while the trial still runs (it takes ~5 s more)
-                    ip = node_ip()
                     for address, _ in sockets:
-                        if not LOOPBACK.match(address):
-                            probes[address] = guarded(re.sub(r"^(\*|0\.0\.0\.0|\[::\])(?=:)", ip, address), token)
+                        probes[address] = guarded(connectable(address), token)
                 break
             time.sleep(0.1)
         out, err = driver.communicate(timeout=300)
@@ -167,25 +171,48 @@ def test_a_planted_wandb_key_reaches_no_file(sweep_run):
 
 
 @pytest.mark.skipif(shutil.which("ss") is None, reason="needs ss (iproute2)")
-@pytest.mark.xfail(strict=True, reason="Ray 2.60's worker and agent gRPC servers bind all interfaces (or the "
-                   "detected node IP) even with _node_ip_address=127.0.0.1; no setting found to stop it (docs/reliability.md)")
 def test_local_sweep_opens_no_port_beyond_loopback(sweep_run):
+    """Ray's single-machine mode (vaeray.sweep.ray.local.loopback_only): without it Ray 2.60 started the GCS,
+    the raylet and the workers on the machine's routable address, listening on all interfaces."""
     _, sockets, _, _, _, _ = sweep_run
-    assert sockets, "no listening socket of the sweep's Ray was seen"
+    assert len(sockets) >= 4, f"too few listening sockets of the sweep's Ray were seen: {sockets}"
     public = [s for s in sockets if not LOOPBACK.match(s[0])]
     assert not public, f"ports open beyond loopback: {public}"
 
 
 @pytest.mark.skipif(shutil.which("ss") is None or shutil.which("curl") is None, reason="needs ss and curl")
-def test_every_port_beyond_loopback_refuses_a_client_without_the_token(sweep_run):
+def test_every_port_of_the_local_ray_refuses_a_client_without_the_token(sweep_run):
     """Ray 2.60 turns token authentication on for a new local cluster (``ray.init`` without an address, unless
-    RAY_AUTH_MODE says otherwise; this test would see a Ray that stopped doing so): the ports
-    that Ray opens on other interfaces (core workers, raylet, GCS on all interfaces, the runtime-env agent on
-    the node IP) refuse whoever lacks the token, and the token reaches no file (it came from RAY_AUTH_TOKEN)."""
+    RAY_AUTH_MODE says otherwise; this test would see a Ray that stopped doing so): every port the local Ray
+    opens (core workers, raylet, GCS, runtime-env agent) refuses whoever lacks the token, and the token
+    reaches no file (it came from RAY_AUTH_TOKEN)."""
     _, sockets, _, _, probes, token_found = sweep_run
-    assert probes, f"no port beyond loopback was probed: {sockets}"
-    print(f"\nports beyond loopback: {probes}")
+    assert probes, f"no port was probed: {sockets}"
+    print(f"\nports probed: {probes}")
     assert all(v in ("token", "refused", "closed") for v in probes.values()), probes
     assert list(probes.values()).count("token") >= 3  # workers, raylet, GCS, agent: each accepts the token
     assert not token_found, f"the Ray token was written to {token_found[:5]}"
 
+
+
+def test_single_machine_mode_is_undone_when_the_local_ray_stops(monkeypatch):
+    """loopback_only() sets Ray's single-machine mode for the driver (the constant) and for Ray's processes (the
+    environment); its undo puts both back, so a later ray.init of a cluster in the same process advertises the
+    machine's address again."""
+    import ray
+    from ray._private import ray_constants, services
+
+    from vaeray.sweep.ray.local import SINGLE_MACHINE_ENV, loopback_only
+
+    for before in (None, "1"):
+        if before is None:
+            monkeypatch.delenv(SINGLE_MACHINE_ENV, raising=False)
+        else:
+            monkeypatch.setenv(SINGLE_MACHINE_ENV, before)
+        flag = ray_constants.ENABLE_RAY_CLUSTER
+        undo = loopback_only()
+        assert os.environ[SINGLE_MACHINE_ENV] == "0" and ray_constants.ENABLE_RAY_CLUSTER is False
+        if not ray.is_initialized():  # with no node yet, the address Ray would start a node on
+            assert services.get_node_ip_address() == "127.0.0.1"
+        undo()
+        assert os.environ.get(SINGLE_MACHINE_ENV) == before and ray_constants.ENABLE_RAY_CLUSTER is flag

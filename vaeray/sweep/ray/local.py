@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 import ray
@@ -55,9 +56,13 @@ class RayRuntime:
             # Bound to the loopback interface: a laptop sweep opens no port to the network it is on.
             token_notice = logging.getLogger("ray._private.authentication.authentication_token_setup")
             token_notice.addFilter(_no_token_notice)
+            self._undo_loopback = loopback_only()
             try:
                 ray.init(address="local", include_dashboard=False, log_to_driver=False, _node_ip_address=LOOPBACK,
                          **local_init_kwargs())
+            except BaseException:
+                self._undo_loopback()
+                raise
             finally:
                 token_notice.removeFilter(_no_token_notice)
         self.started = True
@@ -65,6 +70,38 @@ class RayRuntime:
     def close(self) -> None:
         if self.started and ray.is_initialized():
             ray.shutdown()
+        getattr(self, "_undo_loopback", lambda: None)()
+
+
+SINGLE_MACHINE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def loopback_only() -> Callable[[], None]:
+    """Put Ray in its single-machine mode for the local Ray about to start; return the undo.
+
+    ``ray.init(_node_ip_address="127.0.0.1")`` alone does not bind anything to loopback in Ray 2.60: ``ray.init``
+    replaces a loopback address by the machine's routable one (``services.resolve_ip_for_localhost``), so the
+    GCS, the raylet and every worker were started with that address and listened on all interfaces. Ray has a
+    single-machine mode, the default on macOS and Windows (``ray_constants.ENABLE_RAY_CLUSTER``, environment
+    variable ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER``): the node address is then 127.0.0.1 and every Ray process
+    listens on loopback only (tests/sweep/ray_adapter/test_security.py, with ``ss``). The driver reads the
+    constant, already imported; Ray's processes read the variable, which they inherit. Both go back as they were
+    when the local Ray is shut down, so a later ``ray.init`` of a cluster in the same process is unaffected.
+    """
+    from ray._private import ray_constants
+
+    before_env, before_flag = os.environ.get(SINGLE_MACHINE_ENV), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[SINGLE_MACHINE_ENV] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+
+    def undo() -> None:
+        ray_constants.ENABLE_RAY_CLUSTER = before_flag
+        if before_env is None:
+            os.environ.pop(SINGLE_MACHINE_ENV, None)
+        else:
+            os.environ[SINGLE_MACHINE_ENV] = before_env
+
+    return undo
 
 
 def _no_token_notice(record: logging.LogRecord) -> bool:
