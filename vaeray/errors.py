@@ -75,14 +75,17 @@ DETERMINISTIC = (ConfigError, DataMissingError, DivergenceError)
 
 
 def clip(text: str, limit: int = 200) -> str:
-    """``text`` on one line, cut at a word boundary to at most ``limit`` characters (with "..." when cut)."""
+    """``text`` on one line, at most ``limit`` characters: cut after the last space or separator (``,:;/``)
+    that keeps at least half of it, so messages are not cut mid-word (one unbroken token is cut where it must
+    be), and marked with "..."."""
     text = " ".join(str(text).split())
     if len(text) <= limit:
         return text
-    cut = text[: limit - 3]
-    if " " in cut[limit // 2 :]:
-        cut = cut[: cut.rindex(" ")]
-    return cut.rstrip(" ,;:") + "..."
+    head = text[: limit - 3]
+    cut = max(head.rfind(c) for c in " ,:;/")
+    if cut >= (limit - 3) // 2:
+        head = head[: cut + 1] if head[cut] != " " else head[:cut]
+    return head.rstrip() + "..."
 
 
 def did_you_mean(name: str, valid: Iterable[str]) -> str:

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, Literal, Union
 
-from .errors import ConfigError, did_you_mean
+from .errors import ConfigError, clip, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -50,20 +50,6 @@ INT64 = 2**63
 Width = typing.Annotated[int, Range(ge=1, le=1 << 16)]
 Depth = typing.Annotated[int, Range(ge=1, le=64)]
 Beta = typing.Annotated[float, Range(ge=0, lt=1)]  # an Adam beta, as torch.optim checks it
-
-
-def clip(text: str, limit: int) -> str:
-    """``text`` on one line, at most ``limit`` characters: cut after the last space or separator (``,:;/``)
-    that keeps at least half of it, so messages are not cut mid-word (one unbroken token is cut where it must
-    be), and marked with "..."."""
-    text = " ".join(text.split())
-    if len(text) <= limit:
-        return text
-    head = text[: limit - 3]
-    cut = max(head.rfind(c) for c in " ,:;/")
-    if cut >= (limit - 3) // 2:
-        head = head[: cut + 1] if head[cut] != " " else head[:cut]
-    return head.rstrip() + "..."
 
 
 def _short(value: Any, limit: int = 60) -> str:

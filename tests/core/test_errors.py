@@ -26,7 +26,7 @@ def test_error_line_is_the_exception_message_not_the_traceback():
     st.integers(10, 80),
 )
 def test_clip_keeps_whole_words_within_the_limit(words, sep, limit):
-    from vaeray.schema import clip
+    from vaeray.errors import clip
 
     text = sep.join(words)
     out = clip(text, limit)

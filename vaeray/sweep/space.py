@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, did_you_mean
-from ..schema import check, clip
+from ..errors import ConfigError, clip, did_you_mean
+from ..schema import check
 from .identity import digest
 
 LEAVES = ("grid", "choice", "uniform", "loguniform", "randint")

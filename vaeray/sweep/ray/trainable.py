@@ -23,11 +23,10 @@ from ray import tune
 from ... import checkpoint as ckpt_io
 from ... import storage
 from ...perf import pin_autocast
-from ...schema import clip
 from ...storage import join_uri
 from .. import results
 from ..identity import canonical_json, trial_id
-from ...errors import DETERMINISTIC
+from ...errors import DETERMINISTIC, clip
 from ..spec import SweepSpec
 
 log = logging.getLogger(__name__)
