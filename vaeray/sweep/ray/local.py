@@ -41,6 +41,7 @@ class RayRuntime:
     def __init__(self, address: str | None):
         self.address = address or os.environ.get("RAY_ADDRESS")
         self.started = False
+        self._undo_loopback: Callable[[], None] = lambda: None  # set while a local Ray of ours runs
 
     def ensure(self) -> None:
         if ray.is_initialized():
@@ -70,7 +71,8 @@ class RayRuntime:
     def close(self) -> None:
         if self.started and ray.is_initialized():
             ray.shutdown()
-        getattr(self, "_undo_loopback", lambda: None)()
+        self._undo_loopback()
+        self._undo_loopback = lambda: None
 
 
 SINGLE_MACHINE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
