@@ -95,8 +95,8 @@ class MLVAE(Model):
         noise_scale: std of the reparameterisation noise of the content sample, ε ~ N(0, noise_scale²); the
             seed repository hard-codes 0.1, the paper 1.
         kl_warmup: steps of linear warm-up of both KL terms from 0 (0: none, the paper). Not in the paper; it lets
-            ML-VAE train under the same warm-up as the other families of a comparison (the cross-family study):
-            without it the style KL can collapse on dSprites before the decoder has learnt anything.
+            ML-VAE train under the same warm-up as the other families of a comparison (the cross-family study).
+            It does not prevent the early style collapse seen on dSprites with large groups (docs/multilevel.md).
     """
 
     terms = ("loss", "rec", "kl_style", "kl_content", "group_size")

@@ -18,7 +18,7 @@ import yaml
 
 from ..storage import join_uri, read_bytes
 from . import figures, paper, stats
-from .api import DIRECTION, Progress, SweepNotFound, load, load_history, sweep_root
+from .api import Progress, SweepNotFound, load, load_history, sweep_root
 from .tables import GROUPS, Table, configuration_table, present
 
 HIGHER_IS_BETTER = {m for m in GROUPS["disentanglement"]} | {"elbo", "content_accuracy", "style_accuracy", "capcorr"}
@@ -164,7 +164,7 @@ def _figures(
     if df["family"].nunique() > 1:  # the cross-family study's headline: each family's best, on the key and on NLL
         bars = {key: key_mode}
         for m in lik[:1]:
-            bars.setdefault(m, "max" if DIRECTION.get(m, -1) > 0 else "min")
+            bars.setdefault(m, "max" if m in HIGHER_IS_BETTER else "min")
         for m, m_mode in bars.items():
             files.append(_save(figures.by_family(df, m, m_mode), os.path.join(out, f"fig_families_{_slug(m)}.png")))
     return files

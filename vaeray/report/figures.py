@@ -33,6 +33,11 @@ def _line_groups(df: pd.DataFrame, x: str, varying: Sequence[str]) -> list[tuple
     return [(str(k), g) for k, g in df.groupby(keys, sort=True)]
 
 
+def _spans_decades(values: pd.Series) -> bool:
+    """A log axis for ``values``: all positive and spanning more than a factor of 20."""
+    return len(values) > 0 and values.min() > 0 and values.max() / values.min() > 20
+
+
 def metric_vs_hyperparameter(df: pd.DataFrame, metric: str, x: str, varying: Sequence[str]) -> Figure:
     """``metric`` against hyperparameter ``x``: per line (the other varying settings) the seed mean and its 95%
     t interval as a band, seeds as dots. A log axis where ``x`` spans more than a factor of 20."""
@@ -49,8 +54,7 @@ def metric_vs_hyperparameter(df: pd.DataFrame, metric: str, x: str, varying: Seq
         if len(pts) > 1:
             ax.fill_between(pts, mean - half, mean + half, color=line.get_color(), alpha=0.2, linewidth=0)
         ax.plot(xs, pd.to_numeric(group[metric], errors="coerce"), ".", color=line.get_color(), alpha=0.5)
-    xs = pd.to_numeric(counted[x], errors="coerce").dropna()
-    if len(xs) and xs.min() > 0 and xs.max() / xs.min() > 20:
+    if _spans_decades(pd.to_numeric(counted[x], errors="coerce").dropna()):
         ax.set_xscale("log")
     ax.set_xlabel(x)
     ax.set_ylabel(label(metric))
@@ -68,10 +72,9 @@ def learning_curves(history: pd.DataFrame, frame: pd.DataFrame, metric: str = "l
     ax = fig.add_subplot()
     names = _config_names(frame)
     h = history[history[metric].notna()] if metric in history else history.iloc[:0]
-    values = pd.to_numeric(h[metric], errors="coerce").dropna() if len(h) else pd.Series(dtype=float)
-    # losses of different scales on one axis (ML-VAE's is per group, the others' per image): log y when all
-    # are positive and they span more than 20x, the rule the x axes of the metric figures follow
-    log_y = len(values) > 0 and values.min() > 0 and values.max() / values.min() > 20
+    # losses of different scales on one axis (ML-VAE's is per group, the others' per image): log y by the rule
+    # of the metric figures' x axes
+    log_y = _spans_decades(pd.to_numeric(h[metric], errors="coerce").dropna() if len(h) else pd.Series(dtype=float))
     for cell, group in list(h.groupby("config_hash", sort=False))[:max_lines]:
         per_step = group.groupby("step")[metric].apply(list)
         steps = per_step.index.to_numpy(float)
