@@ -13,22 +13,14 @@ one Tune never saved: its finished trials stay in the ledger and the rest run ag
 from __future__ import annotations
 
 import fnmatch
-import json
 import pickletools
 
-from ..storage import join_uri, list_dir, read_bytes
+from ..storage import join_uri, list_dir, read_bytes, read_json
 
 # Tune restores from the newest file of each pattern (the names sort by session time). The experiment state is
 # JSON; the grid searcher's state, despite its name, and the tuner are pickles.
 JSON_SNAPSHOTS = ("experiment_state-*.json",)
 PICKLE_SNAPSHOTS = ("basic-variant-state-*.json", "tuner.pkl")
-
-
-def _whole_json(data: bytes) -> bool:
-    try:
-        return isinstance(json.loads(data), dict)
-    except ValueError:  # empty, cut off mid-token, or not UTF-8
-        return False
 
 
 def _whole_pickle(data: bytes) -> bool:
@@ -48,9 +40,12 @@ def torn_snapshots(experiment_uri: str) -> list[str]:
     ``Tuner.can_restore``'s question)."""
     names = list_dir(experiment_uri)
     torn = []
-    for patterns, whole in ((JSON_SNAPSHOTS, _whole_json), (PICKLE_SNAPSHOTS, _whole_pickle)):
+    for patterns, whole in (
+        (JSON_SNAPSHOTS, lambda uri: isinstance(read_json(uri), dict)),  # read_json: None for a damaged file
+        (PICKLE_SNAPSHOTS, lambda uri: _whole_pickle(read_bytes(uri) or b"")),
+    ):
         for pattern in patterns:
             matching = sorted(fnmatch.filter(names, pattern))
-            if matching and not whole(read_bytes(join_uri(experiment_uri, matching[-1])) or b""):
+            if matching and not whole(join_uri(experiment_uri, matching[-1])):
                 torn.append(matching[-1])
     return torn
