@@ -128,6 +128,9 @@ def test_sigkill_at_random_points_then_resume_equals_uninterrupted(tmp_path):
 
     run_dir = tmp_path / "run"
     rng = random.Random(0)
+    # kill points as log rows of the 20 the run writes, increasing, so each kill lands while the run is still
+    # short of its end (a wall-clock delay alone let a quick run finish before its third kill)
+    targets = sorted(rng.sample(range(2, 18), 3))
     kills = 0
     for attempt in range(8):
         args = [sys.executable, "-c", code, "train", str(f), "--run-dir", str(run_dir), "--no-progress"]
@@ -135,14 +138,16 @@ def test_sigkill_at_random_points_then_resume_equals_uninterrupted(tmp_path):
             args.append("--resume")
         p = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         if kills < 3:
-            # wait until training is under way (a log row after this start), then kill at a random moment
+            # wait until training is under way (a log row after this start, and the kill point's row), then
+            # kill at a random moment shortly after
             t0 = time.monotonic()
             n0 = len((run_dir / METRICS).read_text().splitlines()) if (run_dir / METRICS).exists() else 0
             while p.poll() is None and time.monotonic() - t0 < 120:
-                if (run_dir / METRICS).exists() and len((run_dir / METRICS).read_text().splitlines()) > n0:
+                rows = len((run_dir / METRICS).read_text().splitlines()) if (run_dir / METRICS).exists() else 0
+                if rows > n0 and rows >= targets[kills]:
                     break
-                time.sleep(0.02)
-            time.sleep(rng.uniform(0.0, 0.3))
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0.0, 0.02))
             if p.poll() is None:
                 p.send_signal(signal.SIGKILL)
                 kills += 1
