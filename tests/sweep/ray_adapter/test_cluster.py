@@ -82,6 +82,8 @@ def test_gpu_packing_node_spread_and_surviving_a_lost_node(ray_cluster, make_swe
                 break
         time.sleep(0.05)
     assert victim is not None, "no trial got far enough to checkpoint"
+    while time.time() < deadline and not all(reports(root, "exp-001", t.trial_id) for t in moved.trials()):
+        time.sleep(0.05)  # the other trial's first report may reach storage a moment later
     first_nodes = {reports(root, "exp-001", t.trial_id)[0]["node_id"] for t in moved.trials()}
     assert first_nodes == {gpu_node.node_id, cpu_node.node_id}  # one trial per node
     node = gpu_node if victim[1] == gpu_node.node_id else cpu_node
